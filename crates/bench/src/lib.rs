@@ -1,0 +1,1 @@
+//! The side-by-side benchmark harness. Not built yet: see README's status table.
