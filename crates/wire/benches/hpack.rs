@@ -1,0 +1,2 @@
+//! Criterion benchmarks: placeholder until the hpack work lands.
+fn main() {}
