@@ -1,5 +1,38 @@
-//! The `h2mux` command-line tool. Not built yet: see README's status table.
-fn main() {
-    eprintln!("h2mux: the command-line tool is not built yet; see README.md");
-    std::process::exit(2);
+//! The `h2mux` command-line tool.
+//!
+//! Each subcommand lives in its own module with an `Args` struct (clap) and a `run` function
+//! returning the process exit code.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod bench;
+mod get;
+mod serve;
+
+/// h2mux: an HTTP/2 engine that runs as fast as the wire allows.
+#[derive(Parser, Debug)]
+#[command(name = "h2mux", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Benchmark h2mux against raw TCP, HTTP/1.1 and other HTTP/2 engines, side by side.
+    Bench(bench::Args),
+    /// Serve files, /bytes/N and /echo over HTTP/2 (h2c or TLS).
+    Serve(serve::Args),
+    /// Fetch a URL over HTTP/2.
+    Get(get::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Get(args) => get::run(args),
+    }
 }
