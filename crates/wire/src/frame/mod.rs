@@ -14,6 +14,7 @@ mod encode;
 mod error;
 
 pub use decode::FrameDecoder;
+pub use encode::{encode_frame_header, encode_header_block};
 pub use error::{ErrorScope, FrameError};
 
 use crate::ErrorCode;
