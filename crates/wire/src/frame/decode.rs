@@ -247,7 +247,10 @@ fn decode_payload(header: FrameHeader, mut payload: Bytes) -> Result<Frame, Fram
             if ack && len != 0 {
                 return Err(FrameError::SettingsAckWithPayload { length: len });
             }
-            if len % 6 != 0 {
+            // `is_multiple_of` needs Rust 1.87; the workspace MSRV is 1.80.
+            #[allow(clippy::manual_is_multiple_of)]
+            let not_multiple = len % 6 != 0;
+            if not_multiple {
                 return Err(FrameError::SettingsBadLength { length: len });
             }
             let mut settings = Vec::new();
@@ -358,4 +361,44 @@ fn decode_setting(id: u16, value: u32) -> Result<Setting, FrameError> {
         0x6 => Setting::MaxHeaderListSize(value),
         _ => Setting::Unknown { id, value },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peek_header_reads_fields_and_clears_reserved_bit() {
+        let b = [0x01, 0x02, 0x03, 0x08, 0x21, 0xff, 0xff, 0xff, 0xff, 0xee];
+        let h = FrameDecoder::peek_header(&b).unwrap();
+        assert_eq!(h.length, 0x01_02_03);
+        assert_eq!(h.kind, kind::WINDOW_UPDATE);
+        assert_eq!(h.flags, 0x21);
+        assert_eq!(h.stream_id, StreamId::MAX);
+        assert_eq!(FrameDecoder::peek_header(&b[..8]), None);
+    }
+
+    #[test]
+    fn limit_is_clamped_to_the_rfc_range() {
+        assert_eq!(FrameDecoder::new(0).max_frame_size(), MIN_MAX_FRAME_SIZE);
+        assert_eq!(
+            FrameDecoder::new(u32::MAX).max_frame_size(),
+            MAX_MAX_FRAME_SIZE
+        );
+        let mut d = FrameDecoder::default();
+        d.set_max_frame_size(1 << 20);
+        assert_eq!(d.max_frame_size(), 1 << 20);
+    }
+
+    #[test]
+    fn raised_limit_accepts_large_frames() {
+        let mut b = BytesMut::new();
+        b.extend_from_slice(&[0x10, 0x00, 0x00, kind::DATA, 0, 0, 0, 0, 1]);
+        b.extend_from_slice(&vec![0u8; 1 << 20]);
+        let mut d = FrameDecoder::new(1 << 20);
+        match d.decode(&mut b) {
+            Ok(Some(Frame::Data(f))) => assert_eq!(f.payload.len(), 1 << 20),
+            other => panic!("{other:?}"),
+        }
+    }
 }

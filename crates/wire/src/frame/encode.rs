@@ -314,3 +314,84 @@ pub fn encode_header_block(
         dst.extend_from_slice(chunk);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+
+    fn enc(f: impl Fn(&mut BytesMut)) -> Vec<u8> {
+        let mut b = BytesMut::new();
+        f(&mut b);
+        b.to_vec()
+    }
+
+    #[test]
+    fn control_frames_have_the_exact_wire_bytes() {
+        let sid = StreamId::new(3);
+        assert_eq!(
+            enc(|d| DataFrame::encode_header_for(sid, 0x010203, true, d)),
+            [1, 2, 3, 0, 1, 0, 0, 0, 3]
+        );
+        assert_eq!(
+            enc(|d| WindowUpdateFrame {
+                stream_id: sid,
+                increment: u32::MAX
+            }
+            .encode(d)),
+            [0, 0, 4, 8, 0, 0, 0, 0, 3, 0x7f, 0xff, 0xff, 0xff]
+        );
+        assert_eq!(
+            enc(|d| RstStreamFrame {
+                stream_id: sid,
+                error_code: ErrorCode::CANCEL
+            }
+            .encode(d)),
+            [0, 0, 4, 3, 0, 0, 0, 0, 3, 0, 0, 0, 8]
+        );
+        assert_eq!(
+            enc(|d| PingFrame {
+                ack: true,
+                payload: [9; 8]
+            }
+            .encode(d)),
+            [0, 0, 8, 6, 1, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9]
+        );
+        assert_eq!(enc(SettingsFrame::encode_ack), [0, 0, 0, 4, 1, 0, 0, 0, 0]);
+        assert_eq!(
+            enc(|d| SettingsFrame::encode_settings(&[Setting::EnablePush(false)], d)),
+            [0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn unknown_frames_encode_with_zero_length() {
+        let u = UnknownFrame {
+            header: FrameHeader {
+                length: 77,
+                kind: 0xbb,
+                flags: 3,
+                stream_id: StreamId::new(1),
+            },
+        };
+        assert_eq!(enc(|d| u.encode(d)), [0, 0, 0, 0xbb, 3, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn header_block_split_flags() {
+        // Empty block: one HEADERS with END_HEADERS (and END_STREAM as asked).
+        assert_eq!(
+            enc(|d| encode_header_block(StreamId::new(1), Bytes::new(), true, 16_384, d)),
+            [0, 0, 0, 1, 5, 0, 0, 0, 1]
+        );
+        // Exactly two frames' worth: HEADERS without END_HEADERS, CONTINUATION with it.
+        let block = Bytes::from(vec![1u8; 2 * 16_384]);
+        let out = enc(|d| encode_header_block(StreamId::new(1), block.clone(), false, 0, d));
+        assert_eq!(out.len(), 2 * (9 + 16_384));
+        assert_eq!(&out[..9], &[0x00, 0x40, 0x00, 1, 0, 0, 0, 0, 1]);
+        assert_eq!(
+            &out[9 + 16_384..][..9],
+            &[0x00, 0x40, 0x00, 9, 4, 0, 0, 0, 1]
+        );
+    }
+}

@@ -64,7 +64,7 @@ impl StreamId {
     }
     /// True for streams a server initiates (even, non-zero identifiers, §5.1.1).
     pub const fn is_server_initiated(self) -> bool {
-        self.0 != 0 && self.0 % 2 == 0
+        self.0 != 0 && self.0 & 1 == 0
     }
 }
 
