@@ -636,3 +636,19 @@ fn window_update_reserved_bit_ignored() {
         Frame::WindowUpdate(w) if w.increment == 5 && w.stream_id.is_zero())
     );
 }
+
+#[test]
+fn frame_stream_id_accessor() {
+    assert_eq!(
+        ok(raw(kind::DATA, 0, 9, b"x")).stream_id(),
+        StreamId::new(9)
+    );
+    assert_eq!(
+        ok(raw(kind::PING, 0, 0, &[0; 8])).stream_id(),
+        StreamId::ZERO
+    );
+    assert_eq!(
+        ok(raw(0xee, 0, 0x8000_0004, b"")).stream_id(),
+        StreamId::new(4)
+    );
+}

@@ -12,6 +12,7 @@ use super::{
     SettingsFrame, StreamId, UnknownFrame, WindowUpdateFrame, FRAME_HEADER_LEN, MAX_MAX_FRAME_SIZE,
     MAX_WINDOW_SIZE, MIN_MAX_FRAME_SIZE,
 };
+use crate::ErrorCode;
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// Writes a 9-byte frame header. The length is written as its low 24 bits and the reserved
@@ -236,16 +237,21 @@ impl PingFrame {
 impl GoAwayFrame {
     /// Appends this GOAWAY frame (17 bytes plus the debug data).
     pub fn encode(&self, dst: &mut BytesMut) {
-        head(
-            dst,
-            8 + self.debug_data.len(),
-            kind::GOAWAY,
-            0,
-            StreamId::ZERO,
-        );
-        dst.put_u32(self.last_stream_id.value());
-        dst.put_u32(self.error_code.0);
-        dst.extend_from_slice(&self.debug_data);
+        Self::encode_parts(self.last_stream_id, self.error_code, &self.debug_data, dst);
+    }
+
+    /// Appends a GOAWAY frame from its fields, without building a `GoAwayFrame` (the debug
+    /// data is copied; keep it short).
+    pub fn encode_parts(
+        last_stream_id: StreamId,
+        error_code: ErrorCode,
+        debug_data: &[u8],
+        dst: &mut BytesMut,
+    ) {
+        head(dst, 8 + debug_data.len(), kind::GOAWAY, 0, StreamId::ZERO);
+        dst.put_u32(last_stream_id.value());
+        dst.put_u32(error_code.0);
+        dst.extend_from_slice(debug_data);
     }
 }
 
@@ -318,7 +324,6 @@ pub fn encode_header_block(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorCode;
 
     fn enc(f: impl Fn(&mut BytesMut)) -> Vec<u8> {
         let mut b = BytesMut::new();
@@ -356,6 +361,10 @@ mod tests {
             }
             .encode(d)),
             [0, 0, 8, 6, 1, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9]
+        );
+        assert_eq!(
+            enc(|d| GoAwayFrame::encode_parts(sid, ErrorCode::PROTOCOL_ERROR, b"x", d)),
+            [0, 0, 9, 7, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1, b'x']
         );
         assert_eq!(enc(SettingsFrame::encode_ack), [0, 0, 0, 4, 1, 0, 0, 0, 0]);
         assert_eq!(

@@ -164,6 +164,24 @@ pub enum Frame {
     Unknown(UnknownFrame),
 }
 
+impl Frame {
+    /// The stream this frame belongs to (0 for SETTINGS, PING, GOAWAY and connection-level
+    /// WINDOW_UPDATE; the associated stream for PUSH_PROMISE).
+    pub fn stream_id(&self) -> StreamId {
+        match self {
+            Frame::Data(f) => f.stream_id,
+            Frame::Headers(f) => f.stream_id,
+            Frame::Priority(f) => f.stream_id,
+            Frame::RstStream(f) => f.stream_id,
+            Frame::PushPromise(f) => f.stream_id,
+            Frame::WindowUpdate(f) => f.stream_id,
+            Frame::Continuation(f) => f.stream_id,
+            Frame::Settings(_) | Frame::Ping(_) | Frame::GoAway(_) => StreamId::ZERO,
+            Frame::Unknown(f) => f.header.stream_id,
+        }
+    }
+}
+
 /// DATA (RFC 9113 §6.1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataFrame {
