@@ -59,8 +59,18 @@ impl Workload {
     pub fn all() -> [Workload; 12] {
         use Workload::*;
         [
-            Bulk1, Bulk100, Rps1Conn, Rps4Conn, RpcPerWorker, RpcShared1, RpcShared2, RpcShared4,
-            PoolGet, PoolBulk, ConnectH2c, ConnectTls,
+            Bulk1,
+            Bulk100,
+            Rps1Conn,
+            Rps4Conn,
+            RpcPerWorker,
+            RpcShared1,
+            RpcShared2,
+            RpcShared4,
+            PoolGet,
+            PoolBulk,
+            ConnectH2c,
+            ConnectTls,
         ]
     }
 
@@ -149,14 +159,15 @@ pub struct Config {
 }
 
 impl Config {
-    /// The default quick suite (about a minute in all).
+    /// The default quick suite (under a minute in all): each repetition stops at its byte/request
+    /// count or after `max_time` (bulk-100: 3 × `max_time`).
     pub fn quick() -> Config {
         Config {
-            bulk1_bytes: 1 << 30,
-            bulk100_stream_bytes: 4 << 20,
-            rps_requests: 200_000,
-            connects: 2_000,
-            max_time: Duration::from_secs(2),
+            bulk1_bytes: 8 << 30,
+            bulk100_stream_bytes: 20 << 20,
+            rps_requests: 1_000_000,
+            connects: 20_000,
+            max_time: Duration::from_secs(3),
             reps: 1,
         }
     }
@@ -279,7 +290,9 @@ pub fn run_row(w: Workload, c: Contender, cfg: &Config) -> Row {
         row.cpu_s = Some(cpu);
         row.note = m.note;
         if reps.len() > 1 {
-            row.note = format!("{} median of {}", row.note, reps.len()).trim().to_string();
+            row.note = format!("{} median of {}", row.note, reps.len())
+                .trim()
+                .to_string();
         }
     }
     row

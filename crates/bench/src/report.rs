@@ -172,16 +172,17 @@ pub fn to_svg(machine: &Machine, rows: &[Row]) -> String {
         ));
         y += bar_h + 4.0;
         let group: Vec<&Row> = rows.iter().filter(|r| r.workload == *w).collect();
-        let max = group
-            .iter()
-            .filter_map(|r| r.value)
-            .fold(0.0_f64, f64::max);
+        let max = group.iter().filter_map(|r| r.value).fold(0.0_f64, f64::max);
         for r in group {
             let len = match r.value {
                 Some(v) if max > 0.0 => v / max * bar_w,
                 _ => 0.0,
             };
-            let fill = if r.contender == "h2mux" { "#d9480f" } else { "#1c7ed6" };
+            let fill = if r.contender == "h2mux" {
+                "#d9480f"
+            } else {
+                "#1c7ed6"
+            };
             let label = match r.value {
                 Some(v) => format!("{v:.1} {}", r.unit),
                 None => "not built".to_string(),

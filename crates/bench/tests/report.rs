@@ -144,9 +144,15 @@ fn svg_is_well_formed() {
     assert!(svg.starts_with("<svg"));
     assert!(svg.trim_end().ends_with("</svg>"));
     assert!(tags_balance(&svg), "unbalanced SVG:\n{svg}");
-    assert!(svg.contains("&lt;x&gt; &amp; co"), "machine text is escaped");
+    assert!(
+        svg.contains("&lt;x&gt; &amp; co"),
+        "machine text is escaped"
+    );
     assert!(svg.contains("not built"));
-    assert!(!tags_balance("<svg><g></svg>"), "the checker itself rejects bad input");
+    assert!(
+        !tags_balance("<svg><g></svg>"),
+        "the checker itself rejects bad input"
+    );
 }
 
 #[test]

@@ -62,7 +62,8 @@ pub fn run(args: Args) -> ExitCode {
             // TLS variants (`<workload>-tls`): not built yet, listed so the schema is complete.
             let mut t = row.clone();
             t.workload = format!("{}-tls", w.name());
-            (t.value, t.unit, t.p50_us, t.p99_us, t.cpu_s) = (None, String::new(), None, None, None);
+            (t.value, t.unit, t.p50_us, t.p99_us, t.cpu_s) =
+                (None, String::new(), None, None, None);
             t.note = "not built".into();
             rows.push(row);
             rows.push(t);

@@ -243,7 +243,11 @@ pub fn run(proto: Proto, w: Workload, cfg: &Config) -> io::Result<Outcome> {
                 total += got;
                 times.push(us);
             }
-            let how = if proto == Proto::H1 { "100 conns" } else { "1 conn" };
+            let how = if proto == Proto::H1 {
+                "100 conns"
+            } else {
+                "1 conn"
+            };
             Ok(Measurement {
                 value: mib_per_s(total, t.elapsed().as_secs_f64()),
                 unit: "MiB/s",

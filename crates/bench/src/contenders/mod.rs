@@ -31,7 +31,9 @@ pub fn run(w: Workload, c: Contender, cfg: &Config) -> io::Result<Outcome> {
 }
 
 fn current_thread_rt() -> io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 /// Binds a loopback listener, runs `server(listener)` on one OS thread and `client(addr)` on
