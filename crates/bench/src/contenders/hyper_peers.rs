@@ -1,7 +1,8 @@
 //! hyper 1.x contenders: HTTP/1.1 (`hyper-h1`) and HTTP/2 through the `h2` crate with hyper's
 //! defaults (`h2-default`) or tuned (`h2-tuned`: 16 MiB stream and connection windows, 1 MiB
-//! max frame size, 4 MiB send buffer, adaptive window OFF — adaptive window makes hyper ignore
-//! the fixed windows; not yet compared against adaptive ON, see the report).
+//! max frame size, 4 MiB send buffer, adaptive window OFF). Adaptive window makes hyper ignore
+//! the fixed windows; measured on the 2-core dev box (2026-11-23, two runs each) it was slower:
+//! bulk-1 4.0–4.5 GiB/s with adaptive ON vs 4.8–5.1 GiB/s OFF, so OFF is the tuned setting.
 //!
 //! Server: `/bytes/N` streams N bytes as 1 MiB body frames; `/echo` echoes the request body.
 
