@@ -4,6 +4,7 @@
 pub mod h2mux;
 pub mod hyper_peers;
 pub mod raw_tcp;
+pub mod raw_tls;
 
 use crate::{Config, Contender, Measurement, Outcome, Workload};
 use std::future::Future;
@@ -20,8 +21,9 @@ pub fn run(w: Workload, c: Contender, cfg: &Config) -> io::Result<Outcome> {
             Ok(Outcome::NotBuilt)
         }
         (_, Tonic) => Ok(Outcome::NotApplicable("tonic is for the RPC rows")),
-        // TLS contenders and rows: not built yet (rustls/tokio-rustls/rcgen to be added).
-        (ConnectTls, _) | (_, RawTls) => Ok(Outcome::NotBuilt),
+        (_, RawTls) => raw_tls::run(w, cfg),
+        // TLS for the HTTP contenders (hyper over tokio-rustls) is not built yet.
+        (ConnectTls, _) => Ok(Outcome::NotBuilt),
         (_, H2mux) => h2mux::run(w, cfg),
         (_, RawTcp) => raw_tcp::run(w, cfg),
         (_, HyperH1) => hyper_peers::run(hyper_peers::Proto::H1, w, cfg),

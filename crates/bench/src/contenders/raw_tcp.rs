@@ -7,34 +7,45 @@ use crate::{us_since, Config, Measurement, Outcome, Workload};
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const WRITE: usize = 1 << 20;
+pub(crate) const WRITE: usize = 1 << 20;
+
+/// Serves length-prefixed download requests on one connection (also used by raw-tls).
+pub(crate) async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
+    let buf = vec![0u8; WRITE];
+    let mut len = [0u8; 8];
+    while s.read_exact(&mut len).await.is_ok() {
+        let mut left = u64::from_be_bytes(len);
+        while left > 0 {
+            let n = left.min(WRITE as u64) as usize;
+            if s.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+            left -= n as u64;
+        }
+        if s.flush().await.is_err() {
+            return;
+        }
+    }
+}
 
 async fn serve(listener: TcpListener) {
-    while let Ok((mut s, _)) = listener.accept().await {
+    while let Ok((s, _)) = listener.accept().await {
         let _ = s.set_nodelay(true);
-        tokio::spawn(async move {
-            let buf = vec![0u8; WRITE];
-            let mut len = [0u8; 8];
-            while s.read_exact(&mut len).await.is_ok() {
-                let mut left = u64::from_be_bytes(len);
-                while left > 0 {
-                    let n = left.min(WRITE as u64) as usize;
-                    if s.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                    left -= n as u64;
-                }
-            }
-        });
+        tokio::spawn(serve_conn(s));
     }
 }
 
 /// Downloads `n` bytes on `s`, stopping at `deadline`; returns bytes read.
-async fn fetch(s: &mut TcpStream, n: u64, deadline: Instant) -> io::Result<u64> {
+pub(crate) async fn fetch<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    n: u64,
+    deadline: Instant,
+) -> io::Result<u64> {
     s.write_all(&n.to_be_bytes()).await?;
+    s.flush().await?;
     let mut buf = vec![0u8; WRITE];
     let mut got = 0u64;
     while got < n && Instant::now() < deadline {
