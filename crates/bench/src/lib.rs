@@ -17,7 +17,9 @@
 //! - the h2mux contender: [`contenders::h2mux`] (currently [`Outcome::NotBuilt`]);
 //! - RPC rows (`rpc-*`, tonic) and pool rows (`pool-*`): listed by [`Workload::all`], answered
 //!   `NotBuilt` by [`contenders::run`] until their issues land;
-//! - TLS (`raw-tls`, `connect-tls`, `--tls`): not built yet, see the report.
+//! - TLS: `raw-tls` (tokio-rustls, ring, rcgen self-signed) is built for bulk-1, bulk-100 and
+//!   connect-tls; hyper over TLS and the `--tls` (`<workload>-tls`) rows are not built yet
+//!   (`--tls` lists them as "not built").
 
 pub mod contenders;
 pub mod report;
