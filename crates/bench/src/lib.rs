@@ -23,6 +23,7 @@
 
 pub mod contenders;
 pub mod report;
+pub mod wan;
 
 use report::{Machine, Row};
 use std::time::{Duration, Instant};
@@ -158,6 +159,8 @@ pub struct Config {
     pub max_time: Duration,
     /// Repetitions (median taken).
     pub reps: usize,
+    /// Sample received bytes every 50 ms and note the ramp time (for `--wan`).
+    pub sample_ramp: bool,
 }
 
 impl Config {
@@ -171,6 +174,7 @@ impl Config {
             connects: 20_000,
             max_time: Duration::from_secs(3),
             reps: 1,
+            sample_ramp: false,
         }
     }
 
@@ -183,7 +187,95 @@ impl Config {
             connects: 20_000,
             max_time: Duration::from_secs(15),
             reps: 3,
+            sample_ramp: false,
         }
+    }
+
+    /// `--wan`: time-bound bulk rows long enough to see the window ramp up (10 s each).
+    pub fn wan() -> Config {
+        Config {
+            bulk1_bytes: 64 << 30,
+            bulk100_stream_bytes: 64 << 20,
+            rps_requests: 100_000,
+            connects: 1_000,
+            max_time: Duration::from_secs(10),
+            reps: 1,
+            sample_ramp: true,
+        }
+    }
+}
+
+/// Bytes received by bulk clients so far (all contenders add to it; read by the ramp sampler).
+static RECEIVED_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Called by bulk clients for every chunk of body they receive.
+pub fn count_received(n: u64) {
+    RECEIVED_BYTES.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Seconds from the first sample until the rate over a trailing 0.5 s window first reaches
+/// 90 % of the steady rate (the rate over the second half of the transfer). `samples` are
+/// (seconds since start, cumulative bytes); trailing samples after the transfer ended are
+/// ignored. `None` when there are too few samples to tell.
+pub fn ramp_seconds(samples: &[(f64, u64)]) -> Option<f64> {
+    let last_change = samples.windows(2).rposition(|w| w[1].1 != w[0].1)? + 1;
+    let s = &samples[..=last_change];
+    let (t_end, b_end) = *s.last()?;
+    let t_start = s.first()?.0;
+    let mid = s
+        .iter()
+        .position(|(t, _)| *t >= t_start + (t_end - t_start) / 2.0)?;
+    let (t_mid, b_mid) = s[mid];
+    if t_end - t_mid <= 0.0 {
+        return None;
+    }
+    let steady = (b_end - b_mid) as f64 / (t_end - t_mid);
+    if steady <= 0.0 {
+        return None;
+    }
+    let window = 0.5;
+    for (i, (t, b)) in s.iter().enumerate() {
+        let Some(j) = s[..i].iter().rposition(|(u, _)| *u <= t - window) else {
+            continue;
+        };
+        let (u, c) = s[j];
+        if (b - c) as f64 / (t - u) >= 0.9 * steady {
+            return Some(t - t_start);
+        }
+    }
+    None
+}
+
+/// Samples [`RECEIVED_BYTES`] every 50 ms on its own thread until stopped.
+struct RampSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(f64, u64)>>,
+}
+
+impl RampSampler {
+    fn start() -> RampSampler {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let t0 = Instant::now();
+            let b0 = RECEIVED_BYTES.load(Ordering::Relaxed);
+            let mut samples = Vec::new();
+            while !flag.load(Ordering::Relaxed) && samples.len() < 100_000 {
+                samples.push((
+                    t0.elapsed().as_secs_f64(),
+                    RECEIVED_BYTES.load(Ordering::Relaxed) - b0,
+                ));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            samples
+        });
+        RampSampler { stop, thread }
+    }
+
+    fn finish(self) -> Option<f64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().ok().and_then(|s| ramp_seconds(&s))
     }
 }
 
@@ -266,8 +358,18 @@ pub fn run_row(w: Workload, c: Contender, cfg: &Config) -> Row {
     };
     for _ in 0..cfg.reps.max(1) {
         let cpu0 = cpu_seconds();
-        match contenders::run(w, c, cfg) {
-            Ok(Outcome::Measured(m)) => reps.push((m, cpu_seconds() - cpu0)),
+        let sampler = cfg.sample_ramp.then(RampSampler::start);
+        let result = contenders::run(w, c, cfg);
+        let ramp = sampler.and_then(RampSampler::finish);
+        match result {
+            Ok(Outcome::Measured(mut m)) => {
+                if let Some(r) = ramp {
+                    m.note = format!("ramp {r:.1} s to 90%; {}", m.note)
+                        .trim_end_matches("; ")
+                        .to_string();
+                }
+                reps.push((m, cpu_seconds() - cpu0))
+            }
             Ok(Outcome::NotBuilt) => {
                 row.note = "not built".into();
                 return row;
@@ -303,4 +405,55 @@ pub fn run_row(w: Workload, c: Contender, cfg: &Config) -> Row {
 /// Wall-clock helper for clients: microseconds since `t`.
 pub fn us_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ramp_seconds;
+
+    /// Cumulative bytes sampled every 50 ms for a rate that is `rate(t)` bytes/s.
+    fn samples(secs: f64, rate: impl Fn(f64) -> f64) -> Vec<(f64, u64)> {
+        let mut out = Vec::new();
+        let mut total = 0.0;
+        let mut t = 0.0;
+        while t <= secs {
+            out.push((t, total as u64));
+            total += rate(t) * 0.05;
+            t += 0.05;
+        }
+        out
+    }
+
+    #[test]
+    fn ramp_is_when_the_rate_first_reaches_ninety_percent_of_steady() {
+        // Linear ramp to 100 MB/s over 2 s, then flat for 8 s.
+        let s = samples(10.0, |t| 100e6 * (t / 2.0).min(1.0));
+        let r = ramp_seconds(&s).unwrap();
+        // The 0.5 s trailing average reaches 90 MB/s at about t = 2.05 s.
+        assert!((1.9..=2.3).contains(&r), "ramp {r}");
+    }
+
+    #[test]
+    fn ramp_of_an_immediately_steady_transfer_is_the_first_window() {
+        let s = samples(5.0, |_| 50e6);
+        let r = ramp_seconds(&s).unwrap();
+        assert!(r <= 0.6, "ramp {r}");
+    }
+
+    #[test]
+    fn trailing_idle_samples_do_not_lower_the_steady_rate() {
+        let mut s = samples(4.0, |t| 100e6 * (t / 1.0).min(1.0));
+        let (t_end, b_end) = *s.last().unwrap();
+        for i in 1..40 {
+            s.push((t_end + i as f64 * 0.05, b_end));
+        }
+        let r = ramp_seconds(&s).unwrap();
+        assert!((0.9..=1.3).contains(&r), "ramp {r}");
+    }
+
+    #[test]
+    fn no_transfer_has_no_ramp() {
+        assert_eq!(ramp_seconds(&[(0.0, 0), (0.05, 0), (0.1, 0)]), None);
+        assert_eq!(ramp_seconds(&[]), None);
+    }
 }

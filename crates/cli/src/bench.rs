@@ -23,20 +23,60 @@ pub struct Args {
     /// Write an SVG bar chart of the results to FILE.
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
+    /// Run the bulk rows across an emulated long fat link between two network namespaces:
+    /// RTT in milliseconds, optionally a loss percentage (e.g. `50` or `50,0.5`). Needs root and
+    /// iproute2; uses `tc netem` when the kernel has it, an in-process TUN delay line otherwise.
+    #[arg(long, value_name = "RTT_MS[,LOSS%]")]
+    wan: Option<h2mux_bench::wan::LinkSpec>,
 }
 
 /// Runs `h2mux bench`.
 pub fn run(args: Args) -> ExitCode {
-    let cfg = if args.full {
+    let link = match args.wan {
+        Some(spec) => {
+            h2mux_bench::wan::install_signal_cleanup();
+            match h2mux_bench::wan::Link::create(spec) {
+                Ok(link) => {
+                    eprintln!(
+                        "h2mux bench --wan: {spec} ({:?}) between two network namespaces",
+                        link.emulator
+                    );
+                    Some(link)
+                }
+                Err(e) => {
+                    eprintln!("h2mux bench --wan: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => None,
+    };
+    let cfg = if link.is_some() {
+        Config::wan()
+    } else if args.full {
         Config::full()
     } else {
         Config::quick()
     };
+    let all_workloads: Vec<Workload> = if link.is_some() {
+        vec![Workload::Bulk1, Workload::Bulk100]
+    } else {
+        Workload::all().to_vec()
+    };
+    let contenders: Vec<Contender> = if link.is_some() {
+        // Across the link: the cleartext contenders (raw TLS and tonic have no bulk WAN row).
+        Contender::all()
+            .into_iter()
+            .filter(|c| !matches!(c, Contender::RawTls | Contender::Tonic))
+            .collect()
+    } else {
+        Contender::all().to_vec()
+    };
     let workloads: Vec<Workload> = match &args.only {
-        Some(name) => match Workload::from_name(name) {
+        Some(name) => match Workload::from_name(name).filter(|w| all_workloads.contains(w)) {
             Some(w) => vec![w],
             None => {
-                let names: Vec<_> = Workload::all().iter().map(|w| w.name()).collect();
+                let names: Vec<_> = all_workloads.iter().map(|w| w.name()).collect();
                 eprintln!(
                     "h2mux bench: unknown workload {name:?}; one of: {}",
                     names.join(", ")
@@ -44,11 +84,11 @@ pub fn run(args: Args) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        None => Workload::all().to_vec(),
+        None => all_workloads,
     };
     let pairs: Vec<(Workload, Contender)> = workloads
         .iter()
-        .flat_map(|w| Contender::all().into_iter().map(move |c| (*w, c)))
+        .flat_map(|w| contenders.iter().map(move |c| (*w, *c)))
         .collect();
     let bar = indicatif::ProgressBar::new(pairs.len() as u64);
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -74,6 +114,7 @@ pub fn run(args: Args) -> ExitCode {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    drop(link);
     report::fill_ratios(&mut rows);
     let machine = h2mux_bench::machine();
     print!("{}", report::to_table(&machine, &rows));

@@ -192,6 +192,7 @@ async fn fetch(s: &Sender, addr: SocketAddr, n: u64, deadline: Instant) -> io::R
             Some(f) => {
                 if let Ok(d) = f.map_err(io::Error::other)?.into_data() {
                     got += d.len() as u64;
+                    crate::count_received(d.len() as u64);
                 }
             }
             None => break,

@@ -38,9 +38,13 @@ fn current_thread_rt() -> io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Binds a loopback listener, runs `server(listener)` on one OS thread and `client(addr)` on
-/// another, each with its own tokio `current_thread` runtime. The server is dropped (all its
-/// tasks cancelled) when the client returns.
+/// Binds a listener, runs `server(listener)` on one OS thread and `client(addr)` on another,
+/// each with its own tokio `current_thread` runtime. The server is dropped (all its tasks
+/// cancelled) when the client returns.
+///
+/// On loopback by default; under `--wan` ([`crate::wan::placement`]) the server thread enters
+/// the server namespace and binds the far end of the emulated link, and the client thread
+/// enters the client namespace, so every socket of the row crosses the link.
 pub fn on_two_threads<S, SF, C, CF>(server: S, client: C) -> io::Result<Measurement>
 where
     S: FnOnce(tokio::net::TcpListener) -> SF + Send + 'static,
@@ -48,13 +52,34 @@ where
     C: FnOnce(SocketAddr) -> CF + Send + 'static,
     CF: Future<Output = io::Result<Measurement>> + 'static,
 {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    std_listener.set_nonblocking(true)?;
-    let addr = std_listener.local_addr()?;
+    let placement = crate::wan::placement();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel::<io::Result<SocketAddr>>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server_placement = placement.clone();
     let server_thread = std::thread::Builder::new()
         .name("bench-server".into())
         .spawn(move || -> io::Result<()> {
+            let bound = (|| -> io::Result<std::net::TcpListener> {
+                let ip = match &server_placement {
+                    Some(p) => {
+                        crate::wan::enter_namespace(&p.server_ns)?;
+                        p.server_ip
+                    }
+                    None => std::net::Ipv4Addr::LOCALHOST.into(),
+                };
+                let l = std::net::TcpListener::bind((ip, 0))?;
+                l.set_nonblocking(true)?;
+                Ok(l)
+            })();
+            let std_listener = match bound {
+                Ok(l) => l,
+                Err(e) => {
+                    let kind = e.kind();
+                    let _ = addr_tx.send(Err(e));
+                    return Err(io::Error::new(kind, "server setup failed"));
+                }
+            };
+            let _ = addr_tx.send(std_listener.local_addr());
             let rt = current_thread_rt()?;
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(std_listener)?;
@@ -65,9 +90,20 @@ where
                 Ok::<(), io::Error>(())
             })
         })?;
+    let addr = match addr_rx.recv() {
+        Ok(Ok(addr)) => addr,
+        Ok(Err(e)) => {
+            let _ = server_thread.join();
+            return Err(e);
+        }
+        Err(_) => return Err(io::Error::other("server thread ended before binding")),
+    };
     let client_thread = std::thread::Builder::new()
         .name("bench-client".into())
         .spawn(move || -> io::Result<Measurement> {
+            if let Some(p) = &placement {
+                crate::wan::enter_namespace(&p.client_ns)?;
+            }
             let rt = current_thread_rt()?;
             let out = rt.block_on(client(addr));
             drop(rt);

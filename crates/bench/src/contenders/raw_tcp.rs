@@ -54,6 +54,7 @@ pub(crate) async fn fetch<S: AsyncRead + AsyncWrite + Unpin>(
             break;
         }
         got += r as u64;
+        crate::count_received(r as u64);
     }
     Ok(got)
 }
