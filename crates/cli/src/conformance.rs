@@ -20,10 +20,18 @@ pub struct Args {
     /// Print every case, not only the failed ones.
     #[arg(long, short)]
     verbose: bool,
+    /// Instead of the conformance cases, run the known attacks (CVE-2019-9511…9518, Rapid
+    /// Reset, MadeYouReset, CONTINUATION flood, HPACK bomb, slowloris, connection flood), each
+    /// bounded, and print how the server reacted. `--only` filters attacks by name.
+    #[arg(long)]
+    attacks: bool,
 }
 
 /// Runs the suite; exit code 0 when every case passed (or was not applicable), 1 otherwise.
 pub fn run_cmd(args: Args) -> ExitCode {
+    if args.attacks {
+        return run_attacks(&args);
+    }
     let options = Options {
         timeout: Duration::from_millis(args.timeout_ms),
         only: args.only,
@@ -53,4 +61,36 @@ pub fn run_cmd(args: Args) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn run_attacks(args: &Args) -> ExitCode {
+    use std::net::ToSocketAddrs;
+    let Some(addr) = args
+        .target
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+    else {
+        eprintln!(
+            "h2mux conformance: cannot resolve target {:?} to an address",
+            args.target
+        );
+        return ExitCode::from(2);
+    };
+    let budget = h2mux_conformance::attacks::Budget::default();
+    for (name, attack) in h2mux_conformance::attacks::all() {
+        if !args.only.is_empty() && !args.only.iter().any(|p| name.starts_with(p.as_str())) {
+            continue;
+        }
+        let r = attack(addr, &budget);
+        println!(
+            "{:<24} {:<28} {:>9} frames {:>11} bytes {:>6.1} s",
+            r.name,
+            format!("{:?}", r.reaction),
+            r.frames_sent,
+            r.bytes_sent,
+            r.elapsed.as_secs_f64()
+        );
+    }
+    ExitCode::SUCCESS
 }

@@ -117,6 +117,17 @@ pub enum Observed {
     Timeout,
 }
 
+/// What [`Conn::send_bounded`] achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Everything was written.
+    Sent,
+    /// The peer stopped reading: the write did not complete within the patience.
+    Blocked,
+    /// The connection is closed or reset.
+    Closed,
+}
+
 /// Settings the peer announced (defaults of RFC 9113 §6.5.2 until it says otherwise).
 #[derive(Debug, Clone, Copy)]
 pub struct PeerSettings {
@@ -197,7 +208,7 @@ impl Conn {
         let deadline = Instant::now() + self.timeout;
         let (mut got_settings, mut got_ack) = (false, false);
         while !(got_settings && got_ack) {
-            match self.next_until(deadline) {
+            match self.read_frame_until(deadline) {
                 Observed::Frame(f) if f.kind == kind::SETTINGS && f.flags & flag::ACK == 0 => {
                     got_settings = true
                 }
@@ -226,6 +237,28 @@ impl Conn {
     /// Writes bytes; a write error (peer already gone) shows up as `Closed` on the next read.
     pub fn send_bytes(&mut self, bytes: &[u8]) {
         let _ = self.sock.write_all(bytes);
+    }
+
+    /// Writes bytes, waiting at most `patience` for the peer to make room: tells whether they
+    /// all went out, the peer stopped reading (TCP back-pressure), or the connection is gone.
+    pub fn send_bounded(&mut self, bytes: &[u8], patience: Duration) -> SendOutcome {
+        if self.sock.set_write_timeout(Some(patience)).is_err() {
+            return SendOutcome::Closed;
+        }
+        let out = match self.sock.write_all(bytes) {
+            Ok(()) => SendOutcome::Sent,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                SendOutcome::Blocked
+            }
+            Err(_) => SendOutcome::Closed,
+        };
+        let _ = self.sock.set_write_timeout(None);
+        out
     }
 
     /// Writes one frame.
@@ -274,12 +307,12 @@ impl Conn {
     /// Reads the next frame before the expectation timeout.
     pub fn read_frame(&mut self) -> Observed {
         let deadline = Instant::now() + self.timeout;
-        self.next_until(deadline)
+        self.read_frame_until(deadline)
     }
 
     /// Reads the next frame before `deadline`. A SETTINGS frame from the peer is recorded and
     /// acknowledged, as RFC 9113 §6.5.3 requires, and still returned.
-    pub fn next_until(&mut self, deadline: Instant) -> Observed {
+    pub fn read_frame_until(&mut self, deadline: Instant) -> Observed {
         loop {
             if let Some(f) = self.pop_frame() {
                 if f.kind == kind::SETTINGS && f.flags & flag::ACK == 0 {

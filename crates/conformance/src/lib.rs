@@ -15,6 +15,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+pub mod attacks;
 pub mod cases;
 pub mod conn;
 pub mod hpack_lite;
