@@ -1,10 +1,9 @@
 //! The HPACK Huffman code (RFC 7541 §5.2, Appendix B).
 //!
-//! Decoding is table driven, one octet at a time: the decoder's state is an internal node of
-//! the code tree, and one lookup per octet gives the next node, the symbols completed (at most
-//! two: the shortest code is 5 bits), and whether the string may end there. The octet table
-//! is composed from a nibble automaton; both are built once, on first use, from the code
-//! table of Appendix B.
+//! Decoding is table driven, four bits at a time: the decoder's state is an internal node of
+//! the code tree, and one lookup per nibble gives the next node, the symbol completed (at most
+//! one: the shortest code is 5 bits), and whether the string may end there. The tables are
+//! built once, on first use, from the code table of Appendix B.
 //!
 //! Errors required by §5.2: a string that contains the EOS symbol, and padding longer than
 //! 7 bits or not made of the most significant bits of EOS (all ones).
@@ -33,20 +32,8 @@ const FAIL: u8 = 2;
 /// than 8, all ones).
 const ACCEPT: u8 = 4;
 
-/// One transition on a whole octet: up to two symbols (a code is at least 5 bits long).
-#[derive(Clone, Copy, Default)]
-struct ByteStep {
-    next: u8,
-    /// Number of symbols emitted (0..=2), or `FAILED` for EOS / a walk off the tree.
-    emitted: u8,
-    symbols: [u8; 2],
-    accept: bool,
-}
-
-const FAILED: u8 = 0xff;
-
 struct Automaton {
-    bytes: Vec<[ByteStep; 256]>,
+    steps: Vec<[Step; 16]>,
 }
 
 /// A node of the decoding tree while it is built.
@@ -126,68 +113,32 @@ fn build() -> Automaton {
             *step = out;
         }
     }
-    // 4. Compose two nibble steps into one octet step.
-    let mut bytes = vec![[ByteStep::default(); 256]; steps.len()];
-    for (state, row) in bytes.iter_mut().enumerate() {
-        for (byte, out) in row.iter_mut().enumerate() {
-            let hi = steps[state][byte >> 4];
-            if hi.flags & FAIL != 0 {
-                out.emitted = FAILED;
-                continue;
-            }
-            let lo = steps[hi.next as usize][byte & 0x0f];
-            if lo.flags & FAIL != 0 {
-                out.emitted = FAILED;
-                continue;
-            }
-            for s in [hi, lo] {
-                if s.flags & EMIT != 0 {
-                    out.symbols[out.emitted as usize] = s.symbol;
-                    out.emitted += 1;
-                }
-            }
-            out.next = lo.next;
-            out.accept = lo.flags & ACCEPT != 0;
-        }
-    }
-    Automaton { bytes }
+    Automaton { steps }
 }
 
 /// Decodes a Huffman-coded string, appending to `dst`. Fails with the §5.2 errors, or with
 /// [`HpackError::StringTooLong`] as soon as the output would pass `limit` octets.
 pub fn decode(src: &[u8], dst: &mut Vec<u8>, limit: usize) -> Result<(), HpackError> {
     let a = automaton();
-    let base = dst.len();
-    // At most 8/5 symbols per octet; with two spare octets every step may store both of its
-    // symbol slots unconditionally (no branch on how many it emitted).
-    let room = (src.len() * 8 / 5).min(limit).saturating_add(2);
-    dst.resize(base + room, 0);
-    let out = &mut dst[base..];
-    let mut pos = 0usize;
+    let start = dst.len();
     let mut state = 0usize;
     let mut accept = true;
     for &byte in src {
-        let step = a.bytes[state][byte as usize];
-        if step.emitted == FAILED {
-            dst.truncate(base);
-            return Err(HpackError::HuffmanEos);
+        for nibble in [byte >> 4, byte & 0x0f] {
+            let step = a.steps[state][nibble as usize];
+            if step.flags & FAIL != 0 {
+                return Err(HpackError::HuffmanEos);
+            }
+            if step.flags & EMIT != 0 {
+                if dst.len() - start >= limit {
+                    return Err(HpackError::StringTooLong { limit });
+                }
+                dst.push(step.symbol);
+            }
+            state = step.next as usize;
+            accept = step.flags & ACCEPT != 0;
         }
-        if pos + 2 > out.len() {
-            // Only reachable when `limit` is what bounds `room`.
-            dst.truncate(base + pos.min(limit));
-            return Err(HpackError::StringTooLong { limit });
-        }
-        out[pos] = step.symbols[0];
-        out[pos + 1] = step.symbols[1];
-        pos += step.emitted as usize;
-        state = step.next as usize;
-        accept = step.accept;
     }
-    if pos > limit {
-        dst.truncate(base + limit);
-        return Err(HpackError::StringTooLong { limit });
-    }
-    dst.truncate(base + pos);
     if accept {
         Ok(())
     } else {
