@@ -660,3 +660,80 @@ pub fn well_behaved_client(
     }
     out
 }
+
+/// Resident memory of process `pid` in KiB (Linux `/proc/<pid>/status`, `VmRSS`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// An attack run beside a well-behaved client, with the server's memory watched.
+#[derive(Debug, Clone)]
+pub struct Watched {
+    /// The attack's own report.
+    pub report: AttackReport,
+    /// Server RSS before the attack (KiB).
+    pub rss_before_kib: u64,
+    /// Highest server RSS seen during the attack (KiB).
+    pub rss_peak_kib: u64,
+    /// Latencies of the well-behaved client's requests during the attack (None: failed).
+    pub good_client: Vec<Option<Duration>>,
+}
+
+impl Watched {
+    /// RSS growth during the attack, in KiB.
+    pub fn rss_growth_kib(&self) -> u64 {
+        self.rss_peak_kib.saturating_sub(self.rss_before_kib)
+    }
+    /// Requests of the well-behaved client that failed.
+    pub fn good_failures(&self) -> usize {
+        self.good_client.iter().filter(|l| l.is_none()).count()
+    }
+    /// Slowest successful request of the well-behaved client.
+    pub fn good_max_latency(&self) -> Option<Duration> {
+        self.good_client.iter().flatten().max().copied()
+    }
+}
+
+/// Runs `attack` against the server process `pid` listening on `addr`, with a well-behaved
+/// client on a second connection and the server's RSS sampled every 50 ms.
+pub fn run_watched(pid: u32, addr: SocketAddr, attack: Attack, budget: &Budget) -> Watched {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let rss_before_kib = rss_kib(pid).unwrap_or(0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicU64::new(rss_before_kib));
+    let sampler = {
+        let (stop, peak) = (stop.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(r) = rss_kib(pid) {
+                    peak.fetch_max(r, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let good = {
+        let stop = stop.clone();
+        std::thread::spawn(move || well_behaved_client(addr, &stop))
+    };
+    let report = attack(addr, budget);
+    // Let the server settle, then stop the helpers.
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    let good_client = good.join().unwrap_or_default();
+    Watched {
+        report,
+        rss_before_kib,
+        rss_peak_kib: peak.load(Ordering::Relaxed),
+        good_client,
+    }
+}
