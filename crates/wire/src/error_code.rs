@@ -88,7 +88,10 @@ mod tests {
 
     #[test]
     fn known_codes_have_rfc_names_and_unknown_codes_survive() {
-        assert_eq!(ErrorCode::ENHANCE_YOUR_CALM.to_string(), "ENHANCE_YOUR_CALM");
+        assert_eq!(
+            ErrorCode::ENHANCE_YOUR_CALM.to_string(),
+            "ENHANCE_YOUR_CALM"
+        );
         assert_eq!(ErrorCode::from(0xd).name(), Some("HTTP_1_1_REQUIRED"));
         let odd = ErrorCode::from(0xdead);
         assert_eq!(odd.name(), None);

@@ -14,6 +14,7 @@ mod encode;
 mod error;
 
 pub use decode::FrameDecoder;
+pub use encode::{encode_frame_header, encode_header_block};
 pub use error::{ErrorScope, FrameError};
 
 use crate::ErrorCode;
@@ -63,7 +64,7 @@ impl StreamId {
     }
     /// True for streams a server initiates (even, non-zero identifiers, §5.1.1).
     pub const fn is_server_initiated(self) -> bool {
-        self.0 != 0 && self.0 % 2 == 0
+        self.0 != 0 && self.0 & 1 == 0
     }
 }
 
@@ -161,6 +162,24 @@ pub enum Frame {
     /// The caller must ignore it (§4.1), except that it may not interrupt a header block
     /// (§6.10 — that check needs connection state and lives in the protocol core).
     Unknown(UnknownFrame),
+}
+
+impl Frame {
+    /// The stream this frame belongs to (0 for SETTINGS, PING, GOAWAY and connection-level
+    /// WINDOW_UPDATE; the associated stream for PUSH_PROMISE).
+    pub fn stream_id(&self) -> StreamId {
+        match self {
+            Frame::Data(f) => f.stream_id,
+            Frame::Headers(f) => f.stream_id,
+            Frame::Priority(f) => f.stream_id,
+            Frame::RstStream(f) => f.stream_id,
+            Frame::PushPromise(f) => f.stream_id,
+            Frame::WindowUpdate(f) => f.stream_id,
+            Frame::Continuation(f) => f.stream_id,
+            Frame::Settings(_) | Frame::Ping(_) | Frame::GoAway(_) => StreamId::ZERO,
+            Frame::Unknown(f) => f.header.stream_id,
+        }
+    }
 }
 
 /// DATA (RFC 9113 §6.1).

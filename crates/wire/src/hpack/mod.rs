@@ -20,11 +20,19 @@ pub struct HeaderField {
 impl HeaderField {
     /// A field that may be indexed.
     pub fn new(name: impl Into<Bytes>, value: impl Into<Bytes>) -> HeaderField {
-        HeaderField { name: name.into(), value: value.into(), sensitive: false }
+        HeaderField {
+            name: name.into(),
+            value: value.into(),
+            sensitive: false,
+        }
     }
     /// A field that must never be indexed.
     pub fn sensitive(name: impl Into<Bytes>, value: impl Into<Bytes>) -> HeaderField {
-        HeaderField { name: name.into(), value: value.into(), sensitive: true }
+        HeaderField {
+            name: name.into(),
+            value: value.into(),
+            sensitive: true,
+        }
     }
     /// Its size as RFC 7541 §4.1 and RFC 9113 §6.5.2 count it: name + value + 32.
     pub fn size(&self) -> usize {
@@ -38,7 +46,9 @@ impl HeaderField {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HpackError {
     /// Placeholder until the HPACK work lands.
-    #[error("decoded header list exceeds {limit} bytes (RFC 9113 §6.5.2 SETTINGS_MAX_HEADER_LIST_SIZE)")]
+    #[error(
+        "decoded header list exceeds {limit} bytes (RFC 9113 §6.5.2 SETTINGS_MAX_HEADER_LIST_SIZE)"
+    )]
     HeaderListTooLarge {
         /// The limit in force.
         limit: usize,
@@ -95,7 +105,11 @@ impl Encoder {
         todo!("hpack work")
     }
     /// Encodes one complete header block, appended to `dst`.
-    pub fn encode<'a>(&mut self, fields: impl IntoIterator<Item = &'a HeaderField>, dst: &mut BytesMut) {
+    pub fn encode<'a>(
+        &mut self,
+        fields: impl IntoIterator<Item = &'a HeaderField>,
+        dst: &mut BytesMut,
+    ) {
         let _ = (fields.into_iter().count(), dst);
         todo!("hpack work")
     }
