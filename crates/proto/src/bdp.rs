@@ -3,16 +3,16 @@
 //! A PING is timed (RTT); bytes received while it is in flight give the receive rate over one
 //! RTT, i.e. the BDP. When the bytes received in one RTT reach 2/3 of the current window, the
 //! window is the bottleneck: grow it to twice the sample, capped at the configured maximum.
-//! Time is passed in as `Duration` since an arbitrary epoch: the core has no clock.
+//! Time is passed in (`Instant`s from the caller): the core has no clock.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Estimator state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bdp {
     window: u32,
     max: u32,
-    ping_sent_at: Option<Duration>,
+    ping_sent_at: Option<Instant>,
     bytes_since_ping: u64,
     rtt: Option<Duration>,
 }
@@ -29,13 +29,18 @@ impl Bdp {
         }
     }
 
-    /// Whether a BDP ping should be sent now (none in flight).
+    /// Whether a BDP ping should be sent now (none in flight, room to grow).
     pub fn wants_ping(&self) -> bool {
         self.ping_sent_at.is_none() && self.window < self.max
     }
 
+    /// Whether a BDP ping is in flight.
+    pub fn ping_in_flight(&self) -> bool {
+        self.ping_sent_at.is_some()
+    }
+
     /// A BDP ping was written at `now`.
-    pub fn on_ping_sent(&mut self, now: Duration) {
+    pub fn on_ping_sent(&mut self, now: Instant) {
         self.ping_sent_at = Some(now);
         self.bytes_since_ping = 0;
     }
@@ -46,9 +51,9 @@ impl Bdp {
     }
 
     /// The BDP ping was acknowledged at `now`. Returns the new window if it grew.
-    pub fn on_ping_ack(&mut self, now: Duration) -> Option<u32> {
+    pub fn on_ping_ack(&mut self, now: Instant) -> Option<u32> {
         let sent = self.ping_sent_at.take()?;
-        self.rtt = Some(now.saturating_sub(sent));
+        self.rtt = Some(now.saturating_duration_since(sent));
         let sample = self.bytes_since_ping;
         if sample * 3 >= u64::from(self.window) * 2 && self.window < self.max {
             let new = (sample * 2).min(u64::from(self.max)) as u32;
@@ -82,7 +87,7 @@ mod tests {
         let rtt = Duration::from_millis(100);
         let link_bytes_per_rtt: u64 = 12_500_000;
         let mut bdp = Bdp::new(2 << 20, 16 << 20);
-        let mut now = Duration::ZERO;
+        let mut now = Instant::now();
         for _ in 0..20 {
             if bdp.wants_ping() {
                 bdp.on_ping_sent(now);
@@ -104,9 +109,10 @@ mod tests {
     #[test]
     fn idle_link_does_not_grow() {
         let mut bdp = Bdp::new(2 << 20, 16 << 20);
-        bdp.on_ping_sent(Duration::ZERO);
+        let t0 = Instant::now();
+        bdp.on_ping_sent(t0);
         bdp.on_data(1000);
-        assert_eq!(bdp.on_ping_ack(Duration::from_millis(10)), None);
+        assert_eq!(bdp.on_ping_ack(t0 + Duration::from_millis(10)), None);
         assert_eq!(bdp.window(), 2 << 20);
     }
 }

@@ -37,8 +37,6 @@ pub struct RecvWindow {
     advertised: i64,
     /// Bytes received and not yet consumed by the application.
     buffered: u64,
-    /// Bytes consumed and not yet announced with WINDOW_UPDATE.
-    unannounced: u64,
     /// Threshold in 1/256 of `target`.
     threshold_256: u32,
     ended: bool,
@@ -51,7 +49,6 @@ impl RecvWindow {
             target,
             advertised: i64::from(initial),
             buffered: 0,
-            unannounced: 0,
             threshold_256: threshold_256.clamp(1, 256),
             ended: false,
         }
@@ -70,11 +67,25 @@ impl RecvWindow {
         Ok(())
     }
 
-    /// The application consumed `n` bytes (capped at what is buffered).
-    pub fn consume(&mut self, n: u64) {
+    /// The application consumed `n` bytes (capped at what is buffered); returns the bytes
+    /// actually released.
+    pub fn consume(&mut self, n: u64) -> u64 {
         let n = n.min(self.buffered);
         self.buffered -= n;
-        self.unannounced += n;
+        n
+    }
+
+    /// Our SETTINGS_INITIAL_WINDOW_SIZE changed from `old` to `new` and the peer acknowledged
+    /// it (RFC 9113 §6.9.2: the window moves by the difference, possibly below zero).
+    pub fn on_initial_change(&mut self, old: u32, new: u32) {
+        let delta = i64::from(new) - i64::from(old);
+        self.advertised += delta;
+        self.target = (i64::from(self.target) + delta).clamp(0, MAX_WINDOW) as u32;
+    }
+
+    /// Whether the stream ended (no more updates).
+    pub fn is_ended(&self) -> bool {
+        self.ended
     }
 
     /// The stream received END_STREAM or was reset: no more updates for it.
@@ -121,7 +132,6 @@ impl RecvWindow {
             return None;
         }
         self.advertised += i64::from(inc);
-        self.unannounced = self.unannounced.saturating_sub(u64::from(inc));
         Some(inc)
     }
 }
