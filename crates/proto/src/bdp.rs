@@ -2,20 +2,37 @@
 //!
 //! A PING is timed (RTT); bytes received while it is in flight give the receive rate over one
 //! RTT, i.e. the BDP. When the bytes received in one RTT reach 2/3 of the current window, the
-//! window is the bottleneck: grow it to twice the sample, capped at the configured maximum.
+//! window may be the bottleneck: grow it to twice the sample, capped at the configured
+//! maximum — but only if the measured rate (bytes / RTT) beat the best rate seen so far by
+//! 5 %. On a link that is the bottleneck, a larger window only fills queues and inflates the
+//! RTT while the rate stays flat; without that check a queueing link would push the window
+//! to the maximum for nothing (the same guard as hyper's h2 BDP estimator).
 //! Time is passed in (`Instant`s from the caller): the core has no clock.
 
 use std::time::{Duration, Instant};
 
 /// Estimator state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Bdp {
     window: u32,
     max: u32,
     ping_sent_at: Option<Instant>,
     bytes_since_ping: u64,
     rtt: Option<Duration>,
+    /// Best rate seen, bytes per second.
+    max_rate: f64,
 }
+
+impl PartialEq for Bdp {
+    fn eq(&self, o: &Self) -> bool {
+        self.window == o.window
+            && self.max == o.max
+            && self.ping_sent_at == o.ping_sent_at
+            && self.bytes_since_ping == o.bytes_since_ping
+            && self.rtt == o.rtt
+    }
+}
+impl Eq for Bdp {}
 
 impl Bdp {
     /// Start with `window`, never growing above `max`.
@@ -26,6 +43,7 @@ impl Bdp {
             ping_sent_at: None,
             bytes_since_ping: 0,
             rtt: None,
+            max_rate: 0.0,
         }
     }
 
@@ -53,8 +71,15 @@ impl Bdp {
     /// The BDP ping was acknowledged at `now`. Returns the new window if it grew.
     pub fn on_ping_ack(&mut self, now: Instant) -> Option<u32> {
         let sent = self.ping_sent_at.take()?;
-        self.rtt = Some(now.saturating_duration_since(sent));
+        let rtt = now.saturating_duration_since(sent);
+        self.rtt = Some(rtt);
         let sample = self.bytes_since_ping;
+        let rate = sample as f64 / rtt.as_secs_f64().max(1e-6);
+        let faster = rate > self.max_rate * 1.05;
+        self.max_rate = self.max_rate.max(rate);
+        if !faster {
+            return None;
+        }
         if sample * 3 >= u64::from(self.window) * 2 && self.window < self.max {
             let new = (sample * 2).min(u64::from(self.max)) as u32;
             if new > self.window {
@@ -104,6 +129,27 @@ mod tests {
         );
         assert!(bdp.window() <= 16 << 20);
         assert_eq!(bdp.rtt(), Some(rtt));
+    }
+
+    /// A 10 MB/s link with 10 ms RTT whose queue holds the whole window: the RTT grows
+    /// with the window, the rate does not, so the window stays.
+    #[test]
+    fn queueing_link_does_not_grow() {
+        let rate = 10_000_000.0;
+        let mut bdp = Bdp::new(2 << 20, 16 << 20);
+        let mut now = Instant::now();
+        let mut growths = 0;
+        for _ in 0..20 {
+            bdp.on_ping_sent(now);
+            let w = f64::from(bdp.window());
+            // The window sits in the link queue: one window per (w / rate + 10 ms).
+            let rtt = Duration::from_secs_f64(w / rate + 0.010);
+            bdp.on_data(bdp.window());
+            now += rtt;
+            growths += usize::from(bdp.on_ping_ack(now).is_some());
+        }
+        assert!(growths <= 1, "{growths} growths");
+        assert!(bdp.window() <= 4 << 20, "{}", bdp.window());
     }
 
     #[test]

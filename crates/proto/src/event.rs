@@ -166,7 +166,10 @@ pub struct Stats {
     pub stream_window_updates_sent: u64,
     /// WINDOW_UPDATE frames sent on stream 0.
     pub connection_window_updates_sent: u64,
-    /// WINDOW_UPDATE frames sent for a stream after its END_STREAM was received (must be 0).
+    /// WINDOW_UPDATE frames received for a stream after we sent its END_STREAM (or after it
+    /// was gone). Not an error: an update the peer sent before our END_STREAM reached it
+    /// arrives late. (We never *send* one for a stream whose END_STREAM we received: the
+    /// pair harness checks that on the wire.)
     pub window_updates_after_end_stream: u64,
     /// WINDOW_UPDATE frames received.
     pub window_updates_received: u64,

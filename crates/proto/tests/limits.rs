@@ -1,5 +1,8 @@
 //! Limits against hostile peers (issue 4, item 6): each one crossed, with its typed error.
 
+// Tests read best as "defaults, then the one knob under test".
+#![allow(clippy::field_reassign_with_default)]
+
 mod common;
 
 use bytes::BytesMut;

@@ -1,5 +1,8 @@
 //! Feature tests through the in-memory pair (client core ↔ server core, virtual time).
 
+// Tests read best as "defaults, then the one knob under test".
+#![allow(clippy::field_reassign_with_default)]
+
 mod common;
 
 use bytes::Bytes;
