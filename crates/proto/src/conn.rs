@@ -163,6 +163,7 @@ pub struct Connection {
     drain_deadline: Option<Instant>,
     goaway_sent_last: Option<u32>,
     goaway_received: Option<u32>,
+    goaway_code: Option<ErrorCode>,
     // ---- limits
     resets_received: RateWindow,
     resets_sent: RateWindow,
@@ -248,6 +249,7 @@ impl Connection {
             drain_deadline: None,
             goaway_sent_last: None,
             goaway_received: None,
+            goaway_code: None,
             resets_received: RateWindow::default(),
             resets_sent: RateWindow::default(),
             empty_frames: RateWindow::default(),
@@ -997,7 +999,7 @@ impl Connection {
                 Err(_) => Some(Err(StreamError::WindowOverflow)),
                 Ok(()) => {
                     // Padding is released at once: the application never sees it.
-                    let padding = u64::from(len) - d.payload.len() as u64;
+                    let padding = u64::from(len).saturating_sub(d.payload.len() as u64);
                     if padding > 0 {
                         s.recv.consume(padding);
                         self.conn_recv.consume(padding);
@@ -1221,13 +1223,18 @@ impl Connection {
 
     fn on_goaway(&mut self, g: GoAwayFrame) -> Result<(), ConnectionError> {
         let last = g.last_stream_id.value();
-        let last = self.goaway_received.map_or(last, |prev| prev.min(last));
+        let prev = self.goaway_received;
+        let last = prev.map_or(last, |prev| prev.min(last));
         self.goaway_received = Some(last);
-        self.events.push_back(Event::GoAway {
-            last_stream_id: StreamId::new(last),
-            code: g.error_code,
-            debug_data: g.debug_data,
-        });
+        // One event per change (a GOAWAY flood does not grow the event queue).
+        if prev != Some(last) || self.goaway_code != Some(g.error_code) {
+            self.goaway_code = Some(g.error_code);
+            self.events.push_back(Event::GoAway {
+                last_stream_id: StreamId::new(last),
+                code: g.error_code,
+                debug_data: g.debug_data,
+            });
+        }
         // §6.8: streams we opened above `last` were not processed: retryable.
         let mut refused: Vec<StreamId> = self
             .streams
