@@ -1583,6 +1583,10 @@ impl Connection {
     /// `poll_transmit` once the uncredited bytes reach the threshold (half the window by
     /// default; never for a stream whose END_STREAM was received). Extra bytes, or a stream
     /// that is gone, are ignored.
+    ///
+    /// Every byte delivered in [`Event::Data`] must eventually be released (or the stream
+    /// reset): a closed stream is forgotten only once its received data is released, and
+    /// unreleased bytes keep the connection window closed.
     pub fn release_capacity(&mut self, id: StreamId, n: usize) -> Result<(), CommandError> {
         self.check()?;
         if let Some(s) = self.streams.get_mut(id) {

@@ -325,10 +325,18 @@ impl Pair {
         let now = self.now;
         // The set a side checks its WINDOW_UPDATEs against: streams whose END_STREAM was
         // delivered to it.
-        let c_ended = self.s2c.delivered.end_streams.clone();
-        let s_ended = self.c2s.delivered.end_streams.clone();
-        let mut any = Self::transmit(&mut self.client, &mut self.c2s, now, &c_ended);
-        any |= Self::transmit(&mut self.server, &mut self.s2c, now, &s_ended);
+        let mut any = Self::transmit(
+            &mut self.client,
+            &mut self.c2s,
+            now,
+            &self.s2c.delivered.end_streams,
+        );
+        any |= Self::transmit(
+            &mut self.server,
+            &mut self.s2c,
+            now,
+            &self.c2s.delivered.end_streams,
+        );
         any |= Self::deliver(&mut self.c2s, &mut self.server, now);
         any |= Self::deliver(&mut self.s2c, &mut self.client, now);
         self.client.pump_events();

@@ -541,3 +541,72 @@ fn writable_event_after_send_buffer_drains() {
     assert!(p.client.events.contains(&Event::Writable { id }));
     assert_eq!(p.client.conn.send_capacity(id), Some(1 << 20));
 }
+
+#[test]
+fn peer_frame_size_and_header_list_limits_are_honoured() {
+    // §6.5.2 SETTINGS_MAX_FRAME_SIZE: we never send a frame larger than the peer allows.
+    let mut client = Config::default();
+    client.max_frame_size = 16_384;
+    client.max_header_list_size = 300;
+    let mut p = Pair::new(client, Config::default());
+    p.run();
+    p.client.keep_data = false;
+    let id = p.client.conn.open_stream(get("/"), true).unwrap();
+    p.run();
+    p.server
+        .conn
+        .send_headers(id, status("200"), false)
+        .unwrap();
+    p.server
+        .conn
+        .send_data(id, Bytes::from(vec![1u8; 1 << 20]), true)
+        .unwrap();
+    p.run();
+    assert_eq!(p.client.received.get(&id), Some(&(1 << 20)));
+    assert_eq!(p.s2c.sent.max_data_frame, 16_384);
+    assert_eq!(p.s2c.sent.frames[0], 64);
+    // SETTINGS_MAX_HEADER_LIST_SIZE is advisory for the sender; we refuse to send a list
+    // the peer announced it would reject.
+    let id = p.client.conn.open_stream(get("/2"), true).unwrap();
+    p.run();
+    let mut big = status("200");
+    big.push(h("x-big", "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"));
+    assert!(matches!(
+        p.server.conn.send_headers(id, big, true),
+        Err(CommandError::HeaderListTooLarge { limit: 300, .. })
+    ));
+}
+
+#[test]
+fn our_frame_size_change_takes_effect_after_ack() {
+    let mut client = Config::default();
+    client.max_frame_size = 16_384;
+    let mut p = Pair::new(client, Config::default());
+    p.run();
+    p.client.keep_data = false;
+    p.client
+        .conn
+        .update_settings(
+            h2mux_proto::SettingsUpdate {
+                max_frame_size: Some(65_536),
+                ..Default::default()
+            },
+            p.now,
+        )
+        .unwrap();
+    p.run();
+    assert_eq!(p.server.conn.peer_settings().max_frame_size, 65_536);
+    let id = p.client.conn.open_stream(get("/"), true).unwrap();
+    p.run();
+    p.server
+        .conn
+        .send_headers(id, status("200"), false)
+        .unwrap();
+    p.server
+        .conn
+        .send_data(id, Bytes::from(vec![1u8; 1 << 20]), true)
+        .unwrap();
+    p.run();
+    assert_eq!(p.s2c.sent.max_data_frame, 65_536);
+    assert!(p.client.error.is_none());
+}
