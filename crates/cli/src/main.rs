@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
+mod conformance;
 mod get;
 mod serve;
 
@@ -26,6 +27,8 @@ enum Command {
     Serve(serve::Args),
     /// Fetch a URL over HTTP/2.
     Get(get::Args),
+    /// Check a server against the MUSTs of RFC 9113 and RFC 7541 with hand-crafted frames.
+    Conformance(conformance::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,5 +37,6 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Get(args) => get::run(args),
+        Command::Conformance(args) => conformance::run_cmd(args),
     }
 }

@@ -26,7 +26,10 @@ fn main() {
     let frames = vec![
         Frame::Settings(SettingsFrame {
             ack: false,
-            settings: vec![Setting::MaxFrameSize(1 << 20), Setting::InitialWindowSize(1 << 21)],
+            settings: vec![
+                Setting::MaxFrameSize(1 << 20),
+                Setting::InitialWindowSize(1 << 21),
+            ],
         }),
         Frame::Headers(HeadersFrame {
             stream_id: stream,
@@ -41,8 +44,14 @@ fn main() {
             end_stream: true,
             flow_controlled_len: 1024,
         }),
-        Frame::Ping(PingFrame { ack: false, payload: *b"h2mux!!!" }),
-        Frame::WindowUpdate(WindowUpdateFrame { stream_id: StreamId::ZERO, increment: 1 << 20 }),
+        Frame::Ping(PingFrame {
+            ack: false,
+            payload: *b"h2mux!!!",
+        }),
+        Frame::WindowUpdate(WindowUpdateFrame {
+            stream_id: StreamId::ZERO,
+            increment: 1 << 20,
+        }),
         Frame::GoAway(GoAwayFrame {
             last_stream_id: stream,
             error_code: ErrorCode::NO_ERROR,
@@ -79,7 +88,11 @@ fn main() {
                     eprintln!("hpack error: {e}");
                     std::process::exit(1);
                 });
-                println!("HEADERS stream {} ({} HPACK bytes):", h.stream_id, h.header_block.len());
+                println!(
+                    "HEADERS stream {} ({} HPACK bytes):",
+                    h.stream_id,
+                    h.header_block.len()
+                );
                 for f in fields {
                     println!(
                         "    {}: {}{}",
@@ -102,5 +115,8 @@ fn main() {
         eprintln!("round trip FAILED: decoded frames differ from the encoded ones");
         std::process::exit(1);
     }
-    println!("round trip OK: {} frames decoded byte by byte match what was encoded", decoded.len());
+    println!(
+        "round trip OK: {} frames decoded byte by byte match what was encoded",
+        decoded.len()
+    );
 }

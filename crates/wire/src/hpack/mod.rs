@@ -1,6 +1,29 @@
-//! HPACK header compression (RFC 7541). CONTRACT STUB — the HPACK work replaces the bodies.
+//! HPACK header compression (RFC 7541).
+//!
+//! * [`Decoder`]: static and dynamic tables (§2.3, §4), every field representation (§6),
+//!   integers with overflow protection (§5.1), string literals with table-driven Huffman
+//!   decoding (§5.2, Appendix B), dynamic table size updates only at the start of a block and
+//!   never above our SETTINGS_HEADER_TABLE_SIZE (§4.2, §6.3), and a hard cap on the decoded
+//!   header list counted as RFC 9113 §6.5.2 does (name + value + 32 per field) — the HPACK
+//!   bomb defence: past the cap the block is still decoded to its end, so the dynamic table
+//!   stays in sync, but nothing more is stored and no string longer than the cap is ever
+//!   materialised.
+//! * [`Encoder`]: exact matches as indexed fields, everything else as literals with
+//!   incremental indexing (name index reused when known) unless too large for the table,
+//!   Huffman only when shorter, the never-indexed representation (§6.2.3) for sensitive
+//!   fields (see [`Encoder::encode`]), and table-size updates when the peer changes its
+//!   setting (§4.2, §6.3).
 
-use bytes::{Bytes, BytesMut};
+mod decoder;
+mod encoder;
+mod huffman;
+mod table;
+mod tables;
+
+pub use decoder::Decoder;
+pub use encoder::{Encoder, HuffmanPolicy};
+
+use bytes::Bytes;
 
 /// The default SETTINGS_HEADER_TABLE_SIZE (RFC 9113 §6.5.2).
 pub const DEFAULT_TABLE_SIZE: u32 = 4096;
@@ -40,12 +63,12 @@ impl HeaderField {
     }
 }
 
-/// An HPACK decoding error: every one is a connection error COMPRESSION_ERROR (RFC 9113 §4.3),
-/// except [`HpackError::HeaderListTooLarge`], after which the compression state is still
-/// intact (the block was decoded to the end) and the caller may refuse just the stream.
+/// An HPACK decoding error. Every one is a connection error COMPRESSION_ERROR (RFC 9113 §4.3)
+/// except [`HpackError::HeaderListTooLarge`], after which the compression state is intact
+/// (the block was decoded to its end) and the caller may refuse just the stream.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HpackError {
-    /// Placeholder until the HPACK work lands.
+    /// The decoded header list passed the cap.
     #[error(
         "decoded header list exceeds {limit} bytes (RFC 9113 §6.5.2 SETTINGS_MAX_HEADER_LIST_SIZE)"
     )]
@@ -53,64 +76,70 @@ pub enum HpackError {
         /// The limit in force.
         limit: usize,
     },
+    /// An integer needs more than 32 bits or too many continuation octets.
+    #[error("RFC 7541 §5.1: integer overflows the implementation limit")]
+    IntegerOverflow,
+    /// The block ended in the middle of a representation.
+    #[error("RFC 7541 §5.1/§5.2: header block truncated inside a representation")]
+    Truncated,
+    /// Index 0 in an indexed field representation.
+    #[error("RFC 7541 §6.1: index 0 in an indexed header field")]
+    ZeroIndex,
+    /// An index beyond both tables.
+    #[error(
+        "RFC 7541 §2.3.3: index {index} is beyond the static and dynamic tables ({len} entries)"
+    )]
+    InvalidIndex {
+        /// The index received.
+        index: usize,
+        /// Entries in both tables together.
+        len: usize,
+    },
+    /// A Huffman string containing the EOS symbol.
+    #[error("RFC 7541 §5.2: Huffman-encoded string contains the EOS symbol")]
+    HuffmanEos,
+    /// Huffman padding longer than 7 bits or not all ones.
+    #[error("RFC 7541 §5.2: Huffman padding longer than 7 bits or not a prefix of EOS")]
+    HuffmanPadding,
+    /// A dynamic table size update above our SETTINGS_HEADER_TABLE_SIZE.
+    #[error("RFC 7541 §6.3: dynamic table size update to {requested} exceeds the limit {max}")]
+    TableSizeUpdateTooLarge {
+        /// Size requested.
+        requested: usize,
+        /// Our SETTINGS_HEADER_TABLE_SIZE.
+        max: usize,
+    },
+    /// A dynamic table size update after the first field of a block.
+    #[error("RFC 7541 §4.2: dynamic table size update after the first header field of a block")]
+    TableSizeUpdateNotAtStart,
+    /// We lowered our SETTINGS_HEADER_TABLE_SIZE and the next block did not start with an
+    /// update at or below it.
+    #[error("RFC 7541 §4.2: header block does not start with the required dynamic table size update (limit {max})")]
+    MissingTableSizeUpdate {
+        /// The new limit.
+        max: usize,
+    },
+    /// A string literal longer than anything we would keep (internal guard, reported when
+    /// Huffman output passes the cap; the decoder turns it into `HeaderListTooLarge`).
+    #[error("string literal longer than {limit} octets")]
+    StringTooLong {
+        /// The cap.
+        limit: usize,
+    },
 }
 
-/// The decoding side of one connection's HPACK context.
-#[derive(Debug)]
-pub struct Decoder {}
+impl HpackError {
+    /// The wire error code: COMPRESSION_ERROR, except for the over-long header list, which is
+    /// a stream-level refusal (the caller picks its code).
+    pub fn code(&self) -> crate::ErrorCode {
+        match self {
+            HpackError::HeaderListTooLarge { .. } => crate::ErrorCode::PROTOCOL_ERROR,
+            _ => crate::ErrorCode::COMPRESSION_ERROR,
+        }
+    }
 
-impl Decoder {
-    /// `max_table_size`: our SETTINGS_HEADER_TABLE_SIZE; `max_header_list_size`: the cap on
-    /// the decoded list (sum of name + value + 32 per field).
-    pub fn new(max_table_size: u32, max_header_list_size: usize) -> Decoder {
-        let _ = (max_table_size, max_header_list_size);
-        todo!("hpack work")
-    }
-    /// Our SETTINGS_HEADER_TABLE_SIZE changed (takes effect when the peer acknowledged it).
-    pub fn set_max_table_size(&mut self, max_table_size: u32) {
-        let _ = max_table_size;
-        todo!("hpack work")
-    }
-    /// Changes the decoded-list cap.
-    pub fn set_max_header_list_size(&mut self, max_header_list_size: usize) {
-        let _ = max_header_list_size;
-        todo!("hpack work")
-    }
-    /// Decodes one complete header block.
-    pub fn decode(&mut self, block: &[u8]) -> Result<Vec<HeaderField>, HpackError> {
-        let _ = block;
-        todo!("hpack work")
-    }
-}
-
-/// The encoding side of one connection's HPACK context.
-#[derive(Debug)]
-pub struct Encoder {}
-
-impl Default for Encoder {
-    fn default() -> Self {
-        Encoder::new()
-    }
-}
-
-impl Encoder {
-    /// An encoder for a peer whose table size is the default 4096.
-    pub fn new() -> Encoder {
-        todo!("hpack work")
-    }
-    /// The peer's SETTINGS_HEADER_TABLE_SIZE changed; a size update is emitted at the start
-    /// of the next block.
-    pub fn set_peer_max_table_size(&mut self, size: u32) {
-        let _ = size;
-        todo!("hpack work")
-    }
-    /// Encodes one complete header block, appended to `dst`.
-    pub fn encode<'a>(
-        &mut self,
-        fields: impl IntoIterator<Item = &'a HeaderField>,
-        dst: &mut BytesMut,
-    ) {
-        let _ = (fields.into_iter().count(), dst);
-        todo!("hpack work")
+    /// True when the HPACK context is broken and the connection must end (RFC 9113 §4.3).
+    pub fn is_connection_error(&self) -> bool {
+        !matches!(self, HpackError::HeaderListTooLarge { .. })
     }
 }

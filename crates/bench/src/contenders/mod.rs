@@ -1,0 +1,139 @@
+//! Contenders: each (workload, contender) pair is a server function and a client function,
+//! run by [`on_two_threads`] the same way for everyone.
+
+pub mod h2mux;
+pub mod hyper_peers;
+pub mod raw_tcp;
+pub mod raw_tls;
+
+use crate::{Config, Contender, Measurement, Outcome, Workload};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+
+/// Runs one repetition of `(w, c)`.
+pub fn run(w: Workload, c: Contender, cfg: &Config) -> io::Result<Outcome> {
+    use Contender::*;
+    use Workload::*;
+    match (w, c) {
+        // RPC rows (tonic + h2mux) and pool rows come with their issues.
+        (RpcPerWorker | RpcShared1 | RpcShared2 | RpcShared4 | PoolGet | PoolBulk, _) => {
+            Ok(Outcome::NotBuilt)
+        }
+        (_, Tonic) => Ok(Outcome::NotApplicable("tonic is for the RPC rows")),
+        (_, RawTls) => raw_tls::run(w, cfg),
+        // TLS for the HTTP contenders (hyper over tokio-rustls) is not built yet.
+        (ConnectTls, _) => Ok(Outcome::NotBuilt),
+        (_, H2mux) => h2mux::run(w, cfg),
+        (_, RawTcp) => raw_tcp::run(w, cfg),
+        (_, HyperH1) => hyper_peers::run(hyper_peers::Proto::H1, w, cfg),
+        (_, H2Default) => hyper_peers::run(hyper_peers::Proto::H2Default, w, cfg),
+        (_, H2Tuned) => hyper_peers::run(hyper_peers::Proto::H2Tuned, w, cfg),
+    }
+}
+
+fn current_thread_rt() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// Binds a listener, runs `server(listener)` on one OS thread and `client(addr)` on another,
+/// each with its own tokio `current_thread` runtime. The server is dropped (all its tasks
+/// cancelled) when the client returns.
+///
+/// On loopback by default; under `--wan` ([`crate::wan::placement`]) the server thread enters
+/// the server namespace and binds the far end of the emulated link, and the client thread
+/// enters the client namespace, so every socket of the row crosses the link.
+pub fn on_two_threads<S, SF, C, CF>(server: S, client: C) -> io::Result<Measurement>
+where
+    S: FnOnce(tokio::net::TcpListener) -> SF + Send + 'static,
+    SF: Future<Output = ()> + 'static,
+    C: FnOnce(SocketAddr) -> CF + Send + 'static,
+    CF: Future<Output = io::Result<Measurement>> + 'static,
+{
+    let placement = crate::wan::placement();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel::<io::Result<SocketAddr>>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server_placement = placement.clone();
+    let server_thread = std::thread::Builder::new()
+        .name("bench-server".into())
+        .spawn(move || -> io::Result<()> {
+            let bound = (|| -> io::Result<std::net::TcpListener> {
+                let ip = match &server_placement {
+                    Some(p) => {
+                        crate::wan::enter_namespace(&p.server_ns)?;
+                        p.server_ip
+                    }
+                    None => std::net::Ipv4Addr::LOCALHOST.into(),
+                };
+                let l = std::net::TcpListener::bind((ip, 0))?;
+                l.set_nonblocking(true)?;
+                Ok(l)
+            })();
+            let std_listener = match bound {
+                Ok(l) => l,
+                Err(e) => {
+                    let kind = e.kind();
+                    let _ = addr_tx.send(Err(e));
+                    return Err(io::Error::new(kind, "server setup failed"));
+                }
+            };
+            let _ = addr_tx.send(std_listener.local_addr());
+            let rt = current_thread_rt()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener)?;
+                tokio::select! {
+                    _ = server(listener) => {}
+                    _ = stop_rx => {}
+                }
+                Ok::<(), io::Error>(())
+            })
+        })?;
+    let addr = match addr_rx.recv() {
+        Ok(Ok(addr)) => addr,
+        Ok(Err(e)) => {
+            let _ = server_thread.join();
+            return Err(e);
+        }
+        Err(_) => return Err(io::Error::other("server thread ended before binding")),
+    };
+    let client_thread = std::thread::Builder::new()
+        .name("bench-client".into())
+        .spawn(move || -> io::Result<Measurement> {
+            if let Some(p) = &placement {
+                crate::wan::enter_namespace(&p.client_ns)?;
+            }
+            let rt = current_thread_rt()?;
+            let out = rt.block_on(client(addr));
+            drop(rt);
+            let _ = stop_tx.send(());
+            out
+        })?;
+    let out = client_thread
+        .join()
+        .map_err(|_| io::Error::other("client thread panicked"))?;
+    server_thread
+        .join()
+        .map_err(|_| io::Error::other("server thread panicked"))??;
+    out
+}
+
+/// MiB/s from bytes and seconds.
+pub fn mib_per_s(bytes: u64, secs: f64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0) / secs.max(1e-9)
+}
+
+/// `max/mean` of per-stream completion times, as a table note.
+pub fn spread_note(times_us: &[f64]) -> String {
+    if times_us.is_empty() {
+        return String::new();
+    }
+    let mean = times_us.iter().sum::<f64>() / times_us.len() as f64;
+    let max = times_us.iter().copied().fold(0.0, f64::max);
+    format!(
+        "{} streams, max/mean {:.2}",
+        times_us.len(),
+        max / mean.max(1e-9)
+    )
+}

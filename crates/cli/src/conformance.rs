@@ -1,0 +1,96 @@
+//! `h2mux conformance`: run the RFC 9113 / RFC 7541 conformance suite against a server.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use h2mux_conformance::{run, Options, Outcome};
+
+/// Arguments of `h2mux conformance`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The server to check, as HOST:PORT, speaking cleartext HTTP/2 with prior knowledge (h2c).
+    #[arg(long)]
+    target: String,
+    /// Run only the cases whose id starts with this prefix (repeatable), e.g. `6.5` or `hpack`.
+    #[arg(long)]
+    only: Vec<String>,
+    /// How long to wait for each reaction of the server, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    timeout_ms: u64,
+    /// Print every case, not only the failed ones.
+    #[arg(long, short)]
+    verbose: bool,
+    /// Instead of the conformance cases, run the known attacks (CVE-2019-9511…9518, Rapid
+    /// Reset, MadeYouReset, CONTINUATION flood, HPACK bomb, slowloris, connection flood), each
+    /// bounded, and print how the server reacted. `--only` filters attacks by name.
+    #[arg(long)]
+    attacks: bool,
+}
+
+/// Runs the suite; exit code 0 when every case passed (or was not applicable), 1 otherwise.
+pub fn run_cmd(args: Args) -> ExitCode {
+    if args.attacks {
+        return run_attacks(&args);
+    }
+    let options = Options {
+        timeout: Duration::from_millis(args.timeout_ms),
+        only: args.only,
+    };
+    let verbose = args.verbose;
+    let report = run(&args.target, &options, |r| match &r.outcome {
+        Outcome::Pass if verbose => println!("PASS {:<48} {}", r.case.id, r.case.rfc),
+        Outcome::Pass => {}
+        Outcome::NotApplicable(why) => println!("N/A  {:<48} {} — {why}", r.case.id, r.case.rfc),
+        Outcome::Fail(why) => {
+            println!("FAIL {:<48} {}", r.case.id, r.case.rfc);
+            println!("     MUST: {}", r.case.must);
+            println!("     saw:  {why}");
+        }
+    });
+    match report {
+        Ok(report) => {
+            println!("{}", report.summary());
+            if report.failed() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("h2mux conformance: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_attacks(args: &Args) -> ExitCode {
+    use std::net::ToSocketAddrs;
+    let Some(addr) = args
+        .target
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+    else {
+        eprintln!(
+            "h2mux conformance: cannot resolve target {:?} to an address",
+            args.target
+        );
+        return ExitCode::from(2);
+    };
+    let budget = h2mux_conformance::attacks::Budget::default();
+    for (name, attack) in h2mux_conformance::attacks::all() {
+        if !args.only.is_empty() && !args.only.iter().any(|p| name.starts_with(p.as_str())) {
+            continue;
+        }
+        let r = attack(addr, &budget);
+        println!(
+            "{:<24} {:<28} {:>9} frames {:>11} bytes {:>6.1} s",
+            r.name,
+            format!("{:?}", r.reaction),
+            r.frames_sent,
+            r.bytes_sent,
+            r.elapsed.as_secs_f64()
+        );
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,32 @@
+//! # h2mux-rpc — gRPC-compatible RPC on h2mux
+//!
+//! Speaks the gRPC wire protocol (the public "gRPC over HTTP/2" specification) so that real
+//! gRPC clients and servers interoperate with ours:
+//!
+//! * [`message`]: 5-octet length-prefixed messages, with the receive size limit checked
+//!   before buffering (RESOURCE_EXHAUSTED);
+//! * [`status`]: status codes, `grpc-status` / percent-encoded `grpc-message`;
+//! * [`timeout`]: the `grpc-timeout` header;
+//! * [`metadata`]: custom metadata, ASCII and `-bin` (base64) keys;
+//! * [`compression`]: `grpc-encoding: gzip`, bounded decompression;
+//! * [`codec`]: messages are bytes by default, any serialisation through [`codec::Codec`]
+//!   (`prost` behind the `prost` feature);
+//! * [`echo`]: the built-in echo service's messages (`proto/echo.proto`).
+//!
+//! Status: these wire pieces are built and tested; the shared channel, the server and
+//! `h2mux rpc` come on top of the h2mux driver (issue 7).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod codec;
+pub mod compression;
+pub mod echo;
+pub mod message;
+pub mod metadata;
+pub mod status;
+pub mod timeout;
+
+pub use status::{Code, Status};
+
+/// The content type of gRPC requests and responses.
+pub const CONTENT_TYPE: &str = "application/grpc";

@@ -1,0 +1,186 @@
+//! The HPACK encoder (RFC 7541 §4, §5, §6).
+
+use bytes::{BufMut, BytesMut};
+
+use super::table::{self, DynamicTable, STATIC_LEN};
+use super::{huffman, HeaderField, DEFAULT_TABLE_SIZE};
+
+/// When string literals are Huffman-coded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HuffmanPolicy {
+    /// Only when that is shorter than the raw string (the default).
+    WhenShorter,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// The encoding side of one connection's HPACK context.
+///
+/// Indexing policy: a field found in the static or dynamic table is sent as an index; any
+/// other field is a literal with incremental indexing (reusing a known name's index) unless
+/// its entry would take more than 3/4 of the table (it would flush everything else for one
+/// field) — then it is a literal without indexing. Sensitive fields are never indexed: those
+/// the caller marks ([`HeaderField::sensitive`]), every `authorization` and
+/// `proxy-authorization`, and `cookie` values shorter than 20 octets (RFC 7541 §7.1.3:
+/// short cookies are the ones a guessing attack can recover).
+#[derive(Debug)]
+pub struct Encoder {
+    table: DynamicTable,
+    /// The most table we are willing to use, whatever the peer allows (memory bound).
+    limit: usize,
+    /// Smallest size the table must pass through before the next block (§4.2), if any.
+    pending_min: Option<usize>,
+    /// Size the table must have at the start of the next block.
+    pending_final: usize,
+    huffman: HuffmanPolicy,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Encoder::new()
+    }
+}
+
+/// The largest dynamic table the encoder uses by default even if the peer allows more.
+pub const DEFAULT_ENCODER_TABLE_LIMIT: usize = DEFAULT_TABLE_SIZE as usize;
+
+impl Encoder {
+    /// An encoder for a peer whose table size is the default 4096.
+    pub fn new() -> Encoder {
+        Encoder::with_initial_table_size(DEFAULT_TABLE_SIZE as usize)
+    }
+
+    /// An encoder whose table starts at `size` without a size update on the wire — for when
+    /// both ends agreed on it out of band (as in RFC 7541 Appendix C.5).
+    pub fn with_initial_table_size(size: usize) -> Encoder {
+        Encoder {
+            table: DynamicTable::new(size),
+            limit: size.max(DEFAULT_ENCODER_TABLE_LIMIT),
+            pending_min: None,
+            pending_final: size,
+            huffman: HuffmanPolicy::WhenShorter,
+        }
+    }
+
+    /// Caps the table this encoder uses (default 4096), whatever the peer allows.
+    pub fn set_table_limit(&mut self, limit: usize) {
+        self.limit = limit;
+        let size = self.pending_final.min(limit);
+        self.schedule(size);
+    }
+
+    /// Chooses when strings are Huffman-coded.
+    pub fn set_huffman(&mut self, policy: HuffmanPolicy) {
+        self.huffman = policy;
+    }
+
+    /// The peer's SETTINGS_HEADER_TABLE_SIZE changed; a size update is emitted at the start
+    /// of the next block (the smallest size passed through first, then the final one, §4.2).
+    pub fn set_peer_max_table_size(&mut self, size: u32) {
+        let size = (size as usize).min(self.limit);
+        self.schedule(size);
+    }
+
+    fn schedule(&mut self, size: usize) {
+        let current = self.table.max_size();
+        let min = self.pending_min.unwrap_or(current).min(size);
+        self.pending_final = size;
+        self.pending_min = if min == current && size == current {
+            None
+        } else {
+            Some(min)
+        };
+    }
+
+    /// The dynamic table's current size in octets (§4.1).
+    pub fn table_size(&self) -> usize {
+        self.table.size()
+    }
+
+    /// Encodes one complete header block, appended to `dst`.
+    pub fn encode<'a>(
+        &mut self,
+        fields: impl IntoIterator<Item = &'a HeaderField>,
+        dst: &mut BytesMut,
+    ) {
+        if let Some(min) = self.pending_min.take() {
+            if min < self.pending_final {
+                integer(dst, 0x20, 5, min);
+                self.table.set_max_size(min);
+            }
+            integer(dst, 0x20, 5, self.pending_final);
+            self.table.set_max_size(self.pending_final);
+        }
+        for field in fields {
+            self.encode_field(field, dst);
+        }
+    }
+
+    fn encode_field(&mut self, field: &HeaderField, dst: &mut BytesMut) {
+        let (name, value) = (&field.name[..], &field.value[..]);
+        let sensitive = field.sensitive
+            || name == b"authorization"
+            || name == b"proxy-authorization"
+            || (name == b"cookie" && value.len() < 20);
+        let (static_exact, static_name) = table::static_lookup(name, value);
+        let (dyn_exact, dyn_name) = self.table.lookup(name, value);
+        if !sensitive {
+            if let Some(i) = static_exact.or(dyn_exact.map(|p| STATIC_LEN + 1 + p)) {
+                integer(dst, 0x80, 7, i);
+                return;
+            }
+        }
+        let name_index = static_name
+            .or(dyn_name.map(|p| STATIC_LEN + 1 + p))
+            .unwrap_or(0);
+        let size = table::entry_size(name, value);
+        let index_it = !sensitive && size * 4 <= self.table.max_size() * 3;
+        let (first, prefix) = match (sensitive, index_it) {
+            (true, _) => (0x10, 4),
+            (false, true) => (0x40, 6),
+            (false, false) => (0x00, 4),
+        };
+        integer(dst, first, prefix, name_index);
+        if name_index == 0 {
+            self.string(dst, name);
+        }
+        self.string(dst, value);
+        if index_it {
+            self.table.insert(field.name.clone(), field.value.clone());
+        }
+    }
+
+    fn string(&self, dst: &mut BytesMut, s: &[u8]) {
+        let coded_len = huffman::encoded_len(s);
+        let use_huffman = match self.huffman {
+            HuffmanPolicy::Always => true,
+            HuffmanPolicy::Never => false,
+            HuffmanPolicy::WhenShorter => coded_len < s.len(),
+        };
+        if use_huffman {
+            integer(dst, 0x80, 7, coded_len);
+            huffman::encode(s, dst);
+        } else {
+            integer(dst, 0x00, 7, s.len());
+            dst.put_slice(s);
+        }
+    }
+}
+
+/// Appends an integer with an `n`-bit prefix (§5.1); `first` holds the flag bits.
+fn integer(dst: &mut BytesMut, first: u8, prefix_bits: u8, mut value: usize) {
+    let max_prefix = (1usize << prefix_bits) - 1;
+    if value < max_prefix {
+        dst.put_u8(first | value as u8);
+        return;
+    }
+    dst.put_u8(first | max_prefix as u8);
+    value -= max_prefix;
+    while value >= 128 {
+        dst.put_u8((value % 128) as u8 | 0x80);
+        value /= 128;
+    }
+    dst.put_u8(value as u8);
+}
