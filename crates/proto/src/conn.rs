@@ -655,7 +655,6 @@ impl Connection {
         now: Instant,
     ) -> Result<(), ConnectionError> {
         // Decode first, whatever happens to the stream: the HPACK context is shared (§4.3).
-        #[allow(unreachable_patterns)] // while the HPACK contract stub has one variant
         let decoded = match self.hpack_dec.decode(&block) {
             Ok(f) => Ok(f),
             Err(HpackError::HeaderListTooLarge { limit }) => {
