@@ -428,3 +428,70 @@ fn commands_validate_outgoing_headers() {
     r.conn.send_headers(sid(1), status("200"), true).unwrap();
     assert!(r.conn.send_headers(sid(1), status("200"), true).is_err());
 }
+
+#[test]
+fn streams_above_our_final_goaway_are_ignored() {
+    // §6.8: "the receiver of the GOAWAY ... MUST NOT open additional streams"; the sender
+    // "can ... ignore frames on streams with identifiers higher than the indicated
+    // last stream identifier."
+    let mut r = Raw::server(Config::default());
+    let b = r.headers(1, &post("/"), false);
+    r.feed(b).unwrap();
+    let _ = r.events();
+    r.conn.graceful_shutdown(r.now).unwrap();
+    let w = r.written();
+    // First GOAWAY with 2^31-1, then a PING.
+    assert!(w
+        .iter()
+        .any(|f| matches!(f, Frame::GoAway(g) if g.last_stream_id.value() == 0x7fff_ffff)));
+    let payload = w
+        .iter()
+        .find_map(|f| match f {
+            Frame::Ping(p) if !p.ack => Some(p.payload),
+            _ => None,
+        })
+        .expect("shutdown PING");
+    r.feed_frames(&[Frame::Ping(h2mux_wire::frame::PingFrame {
+        ack: true,
+        payload,
+    })])
+    .unwrap();
+    let w = r.written();
+    assert!(w
+        .iter()
+        .any(|f| matches!(f, Frame::GoAway(g) if g.last_stream_id.value() == 1)));
+    let b = r.headers(3, &get("/late"), true);
+    r.feed(b).unwrap();
+    assert!(!r
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Headers { .. })));
+    // Stream 1 still completes; then the connection is closed.
+    r.feed_frames(&[data(1, b"", true)]).unwrap();
+    r.conn.send_headers(sid(1), status("200"), true).unwrap();
+    r.written();
+    assert!(r.conn.is_closed());
+}
+
+#[test]
+fn abort_sends_goaway_and_is_sticky() {
+    let mut r = Raw::client(Config::default());
+    r.conn.open_stream(get("/"), true).unwrap();
+    r.written();
+    r.conn.abort(ErrorCode::INTERNAL_ERROR);
+    assert_eq!(goaway_code(&r.written()), Some(ErrorCode::INTERNAL_ERROR));
+    assert!(r.conn.is_closed());
+    assert!(r.events().iter().any(|e| matches!(
+        e,
+        Event::ConnectionError(ConnectionError::LocalAbort { .. })
+    )));
+    assert!(matches!(
+        r.conn.open_stream(get("/"), true),
+        Err(h2mux_proto::CommandError::Connection(
+            ConnectionError::LocalAbort { .. }
+        ))
+    ));
+    let mut b = BytesMut::new();
+    ping([0; 8]).encode(&mut b);
+    assert!(matches!(r.feed(b), Err(ConnectionError::LocalAbort { .. })));
+}
