@@ -910,9 +910,15 @@ impl Connection {
     }
 
     /// Removes a reset stream: its unreleased data is released to the connection window.
-    fn remove_reset(&mut self, id: StreamId) -> bool {
+    /// `by_us`: we sent (or never needed to send) the RST_STREAM, so late frames from the
+    /// peer are ignored (§5.1 closed: "... MUST ignore frames that it receives on closed
+    /// streams after it has sent a RST_STREAM frame"); after the peer's RST_STREAM they are
+    /// STREAM_CLOSED errors. Returns whether the stream existed.
+    fn remove_reset(&mut self, id: StreamId, by_us: bool) -> bool {
         let Some(s) = self.streams.get(id) else {
-            self.closed.remember(id, true);
+            if by_us {
+                self.closed.remember(id, true);
+            }
             return false;
         };
         if counted(s.state) {
@@ -927,7 +933,7 @@ impl Connection {
                 self.queued_opens.retain(|q| *q != id);
             }
         }
-        self.closed.remember(id, true);
+        self.closed.remember(id, by_us);
         true
     }
 
@@ -949,7 +955,7 @@ impl Connection {
         .encode(&mut self.out);
         self.queued_control += 1;
         self.stats.resets_sent += 1;
-        if self.remove_reset(id) {
+        if self.remove_reset(id, true) {
             self.events.push_back(Event::Reset {
                 id,
                 cause: ResetCause::Local(err),
@@ -1075,7 +1081,7 @@ impl Connection {
                 id,
             });
         }
-        if self.remove_reset(id) {
+        if self.remove_reset(id, false) {
             self.events.push_back(Event::Reset {
                 id,
                 cause: ResetCause::Remote(r.error_code),
@@ -1242,7 +1248,7 @@ impl Connection {
             .collect();
         refused.sort_unstable();
         for id in refused {
-            self.remove_reset(id);
+            self.remove_reset(id, false);
             self.events.push_back(Event::Reset {
                 id,
                 cause: ResetCause::GoAway,
@@ -1573,7 +1579,7 @@ impl Connection {
             .encode(&mut self.out);
             self.stats.resets_sent += 1;
         }
-        self.remove_reset(id);
+        self.remove_reset(id, true);
         Ok(())
     }
 
@@ -1644,7 +1650,7 @@ impl Connection {
                 self.shutdown = Shutdown::Draining;
                 let queued: Vec<StreamId> = self.queued_opens.iter().copied().collect();
                 for id in queued {
-                    self.remove_reset(id);
+                    self.remove_reset(id, true);
                     self.events.push_back(Event::Reset {
                         id,
                         cause: ResetCause::GoAway,

@@ -495,3 +495,23 @@ fn abort_sends_goaway_and_is_sticky() {
     ping([0; 8]).encode(&mut b);
     assert!(matches!(r.feed(b), Err(ConnectionError::LocalAbort { .. })));
 }
+
+#[test]
+fn frames_after_the_peers_reset_are_stream_closed() {
+    // §5.1 closed: "An endpoint that receives any frame other than PRIORITY after receiving
+    // a RST_STREAM MUST treat that as a stream error of type STREAM_CLOSED."
+    let mut r = Raw::server(Config::default());
+    let b = r.headers(1, &post("/"), false);
+    r.feed(b).unwrap();
+    r.feed_frames(&[rst(1, ErrorCode::CANCEL)]).unwrap();
+    r.written();
+    r.feed_frames(&[data(1, b"after", false)]).unwrap();
+    assert_eq!(resets(&r.written()), vec![(1, ErrorCode::STREAM_CLOSED)]);
+    // After a reset *we* sent, late frames are ignored instead.
+    let b = r.headers(3, &post("/"), false);
+    r.feed(b).unwrap();
+    r.conn.reset(sid(3), ErrorCode::CANCEL).unwrap();
+    r.written();
+    r.feed_frames(&[data(3, b"in flight", false)]).unwrap();
+    assert!(resets(&r.written()).is_empty());
+}
