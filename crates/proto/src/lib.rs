@@ -85,6 +85,26 @@
 //! * call [`Connection::release_capacity`] when DATA has been consumed — that is what
 //!   gives the peer window back (a slow reader therefore applies back-pressure).
 //!
+//! * call [`Connection::handle_timeout`] when [`Connection::poll_timeout`] is reached (SETTINGS
+//!   ACK timeout, keepalive, drain deadline), then `poll_transmit`.
+//!
+//! Semantics worth knowing:
+//! * A stream exists from `open_stream` (client) or its [`Event::Headers`] (server) until it
+//!   is closed in both directions *and* its received data is released, or until it is reset
+//!   ([`Event::Reset`] for the peer's reset or a protocol fault; nothing for our own
+//!   [`Connection::reset`]). Commands on a stream that is gone return
+//!   [`CommandError::UnknownStream`] — treat that as "the stream ended", not as a bug.
+//! * `open_stream` beyond the peer's SETTINGS_MAX_CONCURRENT_STREAMS queues the stream (it has
+//!   its id; [`Connection::is_queued`]); [`Connection::open_streams_available`] tells how many
+//!   open without queueing.
+//! * Connection errors are sticky: `recv` and every command return the same
+//!   [`ConnectionError`], an [`Event::ConnectionError`] is queued once, and the GOAWAY comes
+//!   out of the next `poll_transmit`.
+//! * The peer's GOAWAY gives [`Event::GoAway`]; our streams it did not process end with
+//!   [`ResetCause::GoAway`] ([`ResetCause::is_retryable`]).
+//! * [`Connection::ping`] takes `now` and reports [`Event::PingAck`] with the RTT; the core
+//!   also sends its own PINGs (BDP estimation, keepalive, shutdown) and answers the peer's.
+//!
 //! [`pair`] is an in-memory client↔server harness in virtual time, used by the tests and
 //! benchmarks (and usable by the driver's tests).
 #![forbid(unsafe_code)]
