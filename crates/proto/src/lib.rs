@@ -108,6 +108,7 @@
 //! [`pair`] is an in-memory client↔server harness in virtual time, used by the tests and
 //! benchmarks (and usable by the driver's tests).
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod bdp;
 pub mod config;
