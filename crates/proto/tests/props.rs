@@ -350,6 +350,41 @@ proptest! {
         }
     }
 
+    /// The same at a client with requests in flight.
+    #[test]
+    fn random_frames_never_panic_a_client(
+        frames in proptest::collection::vec(arb_frame(), 0..40),
+        opens in 0..6usize,
+        split in 1..64usize,
+    ) {
+        let mut r = Raw::client(Config::default());
+        for _ in 0..opens {
+            let _ = r.conn.open_stream(post("/"), false);
+        }
+        let _ = r.written();
+        let mut wire = BytesMut::new();
+        for f in &frames {
+            f.encode(&mut wire);
+        }
+        let mut buf = BytesMut::new();
+        let mut first_err = None;
+        for piece in wire.chunks(split) {
+            buf.extend_from_slice(piece);
+            if let Err(e) = r.conn.recv(&mut buf, r.now) {
+                if let Some(f) = &first_err {
+                    prop_assert_eq!(f, &e);
+                }
+                first_err.get_or_insert(e);
+            }
+            let _ = r.written();
+            for ev in r.events() {
+                if let Event::Data { id, data, .. } = ev {
+                    let _ = r.conn.release_capacity(id, data.len());
+                }
+            }
+        }
+    }
+
     /// Arbitrary bytes after the preface: no panic.
     #[test]
     fn arbitrary_bytes_never_panic_a_server(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
