@@ -22,9 +22,9 @@ pub fn run(w: Workload, c: Contender, cfg: &Config) -> io::Result<Outcome> {
         }
         (_, Tonic) => Ok(Outcome::NotApplicable("tonic is for the RPC rows")),
         (_, RawTls) => raw_tls::run(w, cfg),
-        // TLS for the HTTP contenders (hyper over tokio-rustls) is not built yet.
-        (ConnectTls, _) => Ok(Outcome::NotBuilt),
         (_, H2mux) => h2mux::run(w, cfg),
+        (ConnectTls, RawTcp) => Ok(Outcome::NotApplicable("TLS row")),
+        (_, RawTcp) if cfg.tls => Ok(Outcome::NotApplicable("cleartext contender")),
         (_, RawTcp) => raw_tcp::run(w, cfg),
         (_, HyperH1) => hyper_peers::run(hyper_peers::Proto::H1, w, cfg),
         (_, H2Default) => hyper_peers::run(hyper_peers::Proto::H2Default, w, cfg),
