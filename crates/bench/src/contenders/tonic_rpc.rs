@@ -25,15 +25,15 @@ use tonic::Status;
 /// The two echo messages, as tonic's codec needs them.
 trait Message: Sized + Send + 'static {
     fn encode_to(&self, dst: &mut BytesMut);
-    fn decode_from(src: Bytes) -> Result<Self, Status>;
+    fn decode_from(src: Bytes) -> Result<Self, String>;
 }
 
 impl Message for EchoRequest {
     fn encode_to(&self, dst: &mut BytesMut) {
         self.encode(dst)
     }
-    fn decode_from(src: Bytes) -> Result<Self, Status> {
-        EchoRequest::decode(src).map_err(|e| Status::internal(e.to_string()))
+    fn decode_from(src: Bytes) -> Result<Self, String> {
+        EchoRequest::decode(src).map_err(|e| e.to_string())
     }
 }
 
@@ -41,8 +41,8 @@ impl Message for EchoReply {
     fn encode_to(&self, dst: &mut BytesMut) {
         self.encode(dst)
     }
-    fn decode_from(src: Bytes) -> Result<Self, Status> {
-        EchoReply::decode(src).map_err(|e| Status::internal(e.to_string()))
+    fn decode_from(src: Bytes) -> Result<Self, String> {
+        EchoReply::decode(src).map_err(|e| e.to_string())
     }
 }
 
@@ -74,7 +74,9 @@ impl<D: Message> Decoder for Dec<D> {
     type Error = Status;
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<D>, Status> {
         let n = src.remaining();
-        D::decode_from(src.copy_to_bytes(n)).map(Some)
+        D::decode_from(src.copy_to_bytes(n))
+            .map(Some)
+            .map_err(Status::internal)
     }
 }
 
@@ -204,10 +206,7 @@ pub fn run(w: Workload, cfg: &Config) -> io::Result<Outcome> {
         let first = channel(addr, shared_conns.unwrap_or(1)).await?;
         call(first.clone(), payload.clone()).await?;
         let first_call = t0.elapsed();
-        let shared = match shared_conns {
-            Some(_) => Some(first),
-            None => None,
-        };
+        let shared = shared_conns.map(|_| first);
         let t = Instant::now();
         let deadline = t + cfg.max_time;
         let mut set = tokio::task::JoinSet::new();
