@@ -119,8 +119,26 @@ fn build() -> Automaton {
 /// Decodes a Huffman-coded string, appending to `dst`. Fails with the §5.2 errors, or with
 /// [`HpackError::StringTooLong`] as soon as the output would pass `limit` octets.
 pub fn decode(src: &[u8], dst: &mut Vec<u8>, limit: usize) -> Result<(), HpackError> {
-    let a = automaton();
     let start = dst.len();
+    walk(src, |symbol| {
+        if dst.len() - start >= limit {
+            return Err(HpackError::StringTooLong { limit });
+        }
+        dst.push(symbol);
+        Ok(())
+    })
+}
+
+/// Checks a Huffman-coded string for the §5.2 errors without materialising it: used for a
+/// string too long to keep, so that a bad coding is still reported without allocating.
+pub fn validate(src: &[u8]) -> Result<(), HpackError> {
+    walk(src, |_| Ok(()))
+}
+
+/// Runs the nibble automaton over `src`, handing each decoded symbol to `emit`.
+#[inline(always)]
+fn walk(src: &[u8], mut emit: impl FnMut(u8) -> Result<(), HpackError>) -> Result<(), HpackError> {
+    let a = automaton();
     let mut state = 0usize;
     let mut accept = true;
     for &byte in src {
@@ -130,10 +148,7 @@ pub fn decode(src: &[u8], dst: &mut Vec<u8>, limit: usize) -> Result<(), HpackEr
                 return Err(HpackError::HuffmanEos);
             }
             if step.flags & EMIT != 0 {
-                if dst.len() - start >= limit {
-                    return Err(HpackError::StringTooLong { limit });
-                }
-                dst.push(step.symbol);
+                emit(step.symbol)?;
             }
             state = step.next as usize;
             accept = step.flags & ACCEPT != 0;
@@ -248,5 +263,19 @@ mod tests {
             Err(HpackError::StringTooLong { limit: 10 })
         );
         assert!(out.len() <= 10);
+    }
+
+    #[test]
+    fn validate_reports_what_decode_reports() {
+        let mut coded = Vec::new();
+        encode(b"www.example.com", &mut coded);
+        assert_eq!(validate(&coded), Ok(()));
+        assert_eq!(
+            validate(&[0xff, 0xff, 0xff, 0xff]),
+            Err(HpackError::HuffmanEos)
+        );
+        assert_eq!(validate(&[0x1f, 0xff]), Err(HpackError::HuffmanPadding));
+        assert_eq!(validate(&[0x18]), Err(HpackError::HuffmanPadding));
+        assert_eq!(validate(&[]), Ok(()));
     }
 }
