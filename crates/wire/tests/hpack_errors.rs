@@ -205,7 +205,7 @@ fn giant_literal_is_not_materialised() {
 fn giant_huffman_literal_is_checked_but_not_materialised() {
     // 3 000 octets of Huffman code ('a' = 00011, padding ones): about 4 800 decoded octets,
     // over the 1 024-octet cap and over the 256-octet table.
-    let mut code = vec![0x18u8, 0xc6, 0x31, 0x8c, 0x63].repeat(600);
+    let mut code = [0x18u8, 0xc6, 0x31, 0x8c, 0x63].repeat(600);
     let literal = |code: &[u8]| {
         let mut block = vec![0x00, 0x01, b'x', 0xff];
         let mut n = code.len() - 127;
