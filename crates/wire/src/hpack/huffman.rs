@@ -177,53 +177,60 @@ fn walk(src: &[u8], mut emit: impl FnMut(u8) -> Result<(), HpackError>) -> Resul
     let mut bits = 0u32;
     let mut pos = 0usize;
     loop {
-        if bits <= 56 {
-            if let Some(word) = src.get(pos..).and_then(|rest| rest.first_chunk::<8>()) {
-                acc |= u64::from_be_bytes(*word) >> bits;
-                let take = (63 - bits) >> 3;
-                pos += take as usize;
-                bits += take << 3;
-            } else {
-                while bits <= 56 {
-                    let Some(&byte) = src.get(pos) else { break };
-                    acc |= u64::from(byte) << (56 - bits);
-                    bits += 8;
-                    pos += 1;
+        // Refill to at least 56 bits; fewer only when the input is exhausted.
+        if let Some(word) = src.get(pos..).and_then(|rest| rest.first_chunk::<8>()) {
+            acc |= u64::from_be_bytes(*word) >> bits;
+            let take = (63 - bits) >> 3;
+            pos += take as usize;
+            bits += take << 3;
+        } else {
+            while bits <= 56 {
+                let Some(&byte) = src.get(pos) else { break };
+                acc |= u64::from(byte) << (56 - bits);
+                bits += 8;
+                pos += 1;
+            }
+        }
+        // While at least 32 bits are buffered, any code (at most 30 bits) is whole.
+        while bits >= 32 {
+            let entry = t.entry(acc);
+            if entry != 0 {
+                emit(entry as u8)?;
+                if entry & TWO != 0 {
+                    emit((entry >> SYM2_SHIFT) as u8)?;
                 }
+                let total = (entry >> TOTAL_SHIFT) & 0x1f;
+                acc <<= total;
+                bits -= total;
+            } else {
+                let (symbol, len) = t.long_symbol((acc >> 32) as u32);
+                if symbol == EOS {
+                    return Err(HpackError::HuffmanEos);
+                }
+                emit(symbol as u8)?;
+                acc <<= len;
+                bits -= len;
             }
         }
         if bits < 32 && pos >= src.len() {
-            // The tail. Padding: fewer than 8 bits, all ones (no code shorter than 30 bits
-            // is all ones, so such a tail cannot be a symbol).
+            // The tail, one symbol at a time. Padding: fewer than 8 bits, all ones (no code
+            // shorter than 30 bits is all ones, so such a tail cannot be a symbol).
             if bits == 0 || (bits < 8 && acc >> (64 - bits) == (1u64 << bits) - 1) {
                 return Ok(());
             }
             // Fill the bits past the end with ones (the EOS prefix) to look the code up; a
             // code that needs them is truncated, i.e. bad padding.
-            acc |= u64::MAX >> bits;
-        }
-        let entry = t.entry(acc);
-        let total = (entry >> TOTAL_SHIFT) & 0x1f;
-        if entry != 0 && total <= bits {
-            emit(entry as u8)?;
-            if entry & TWO != 0 {
-                emit((entry >> SYM2_SHIFT) as u8)?;
+            let (symbol, len) = t.symbol(acc | u64::MAX >> bits);
+            if len > bits {
+                return Err(HpackError::HuffmanPadding);
             }
-            acc <<= total;
-            bits -= total;
-            continue;
+            if symbol == EOS {
+                return Err(HpackError::HuffmanEos);
+            }
+            emit(symbol as u8)?;
+            acc <<= len;
+            bits -= len;
         }
-        // A code longer than FAST_BITS, or the last symbol(s) of the string.
-        let (symbol, len) = t.symbol(acc);
-        if len > bits {
-            return Err(HpackError::HuffmanPadding);
-        }
-        if symbol == EOS {
-            return Err(HpackError::HuffmanEos);
-        }
-        emit(symbol as u8)?;
-        acc <<= len;
-        bits -= len;
     }
 }
 
