@@ -59,7 +59,7 @@ impl Encoder {
     /// both ends agreed on it out of band (as in RFC 7541 Appendix C.5).
     pub fn with_initial_table_size(size: usize) -> Encoder {
         Encoder {
-            table: DynamicTable::new(size),
+            table: DynamicTable::with_lookup(size),
             limit: size.max(DEFAULT_ENCODER_TABLE_LIMIT),
             pending_min: None,
             pending_final: size,
@@ -140,12 +140,14 @@ impl Encoder {
             || name == b"proxy-authorization"
             || (name == b"cookie" && !(self.index_long_cookies && value.len() >= 20));
         let (static_exact, static_name) = table::static_lookup(name, value);
+        if let (false, Some(i)) = (sensitive, static_exact) {
+            integer(dst, 0x80, 7, i);
+            return;
+        }
         let (dyn_exact, dyn_name) = self.table.lookup(name, value);
-        if !sensitive {
-            if let Some(i) = static_exact.or(dyn_exact.map(|p| STATIC_LEN + 1 + p)) {
-                integer(dst, 0x80, 7, i);
-                return;
-            }
+        if let (false, Some(p)) = (sensitive, dyn_exact) {
+            integer(dst, 0x80, 7, STATIC_LEN + 1 + p);
+            return;
         }
         let name_index = static_name
             .or(dyn_name.map(|p| STATIC_LEN + 1 + p))
