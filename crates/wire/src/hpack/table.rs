@@ -2,7 +2,8 @@
 //! table per direction (§2.3.2, §4) — FIFO, newest entry at the lowest dynamic index, entry
 //! size = name + value + 32 (§4.1), eviction from the oldest end (§4.4).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -111,10 +112,15 @@ pub fn entry_size(name: &[u8], value: &[u8]) -> usize {
 #[derive(Debug, Clone)]
 pub struct DynamicTable {
     entries: VecDeque<(Bytes, Bytes)>,
-    /// With `hashed`: (name hash, name-and-value hash) of each entry, same order, so that
-    /// [`DynamicTable::lookup`] compares integers before octets (the encoder's side).
+    /// With `hashed` (the encoder's side): (name hash, name-and-value hash) of each entry,
+    /// same order, and maps from those hashes to the id of the newest entry that has them,
+    /// so that [`DynamicTable::lookup`] takes two map probes instead of a scan. An entry's id
+    /// is its insertion count; its position is `inserted - 1 - id`.
     hashes: VecDeque<(u64, u64)>,
     hashed: bool,
+    by_name: IdMap,
+    by_field: IdMap,
+    inserted: u64,
     size: usize,
     max_size: usize,
 }
@@ -126,6 +132,9 @@ impl DynamicTable {
             entries: VecDeque::new(),
             hashes: VecDeque::new(),
             hashed: false,
+            by_name: IdMap::default(),
+            by_field: IdMap::default(),
+            inserted: 0,
             size: 0,
             max_size,
         }
@@ -169,6 +178,8 @@ impl DynamicTable {
     pub fn clear(&mut self) {
         self.entries.clear();
         self.hashes.clear();
+        self.by_name.clear();
+        self.by_field.clear();
         self.size = 0;
     }
 
@@ -183,14 +194,27 @@ impl DynamicTable {
         self.evict_to(self.max_size - size);
         self.size += size;
         if self.hashed {
-            self.hashes.push_front(hash_pair(&name, &value));
+            let (name_hash, full_hash) = hash_pair(&name, &value);
+            self.hashes.push_front((name_hash, full_hash));
+            self.by_name.insert(name_hash, self.inserted);
+            self.by_field.insert(full_hash, self.inserted);
         }
+        self.inserted = self.inserted.wrapping_add(1);
         self.entries.push_front((name, value));
     }
 
     fn evict_to(&mut self, target: usize) {
         while self.size > target {
-            self.hashes.pop_back();
+            let oldest = self.inserted.wrapping_sub(self.entries.len() as u64);
+            if let Some((name_hash, full_hash)) = self.hashes.pop_back() {
+                // Unmap the hashes only if no newer entry took them over.
+                if self.by_name.get(&name_hash) == Some(&oldest) {
+                    self.by_name.remove(&name_hash);
+                }
+                if self.by_field.get(&full_hash) == Some(&oldest) {
+                    self.by_field.remove(&full_hash);
+                }
+            }
             match self.entries.pop_back() {
                 Some((n, v)) => self.size -= entry_size(&n, &v),
                 None => {
@@ -205,15 +229,21 @@ impl DynamicTable {
     pub fn lookup(&self, name: &[u8], value: &[u8]) -> (Option<usize>, Option<usize>) {
         let mut name_pos = None;
         if self.hashed {
+            // A hash collision between different fields only costs a missed match: the
+            // octets are always compared.
             let (name_hash, full_hash) = hash_pair(name, value);
-            for (i, (&(hn, hf), (n, v))) in self.hashes.iter().zip(&self.entries).enumerate() {
-                if hn == name_hash && n == name {
-                    if hf == full_hash && v == value {
-                        return (Some(i), Some(i));
-                    }
-                    name_pos.get_or_insert(i);
+            let position = |map: &IdMap, hash| {
+                let id = *map.get(&hash)?;
+                let pos = usize::try_from(self.inserted.wrapping_sub(id).wrapping_sub(1)).ok()?;
+                Some((pos, self.entries.get(pos)?))
+            };
+            if let Some((pos, (n, v))) = position(&self.by_field, full_hash) {
+                if n == name && v == value {
+                    return (Some(pos), Some(pos));
                 }
             }
+            let name_pos = position(&self.by_name, name_hash)
+                .and_then(|(pos, (n, _))| (n == name).then_some(pos));
             return (None, name_pos);
         }
         for (i, (n, v)) in self.entries.iter().enumerate() {
@@ -225,6 +255,27 @@ impl DynamicTable {
             }
         }
         (None, name_pos)
+    }
+}
+
+/// A map keyed by our own (already mixed) hashes.
+type IdMap = HashMap<u64, u64, BuildHasherDefault<PassThrough>>;
+
+/// Hashes a `u64` key to itself, folded so the low bits (the bucket index) see the high ones.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
