@@ -199,6 +199,37 @@ fn giant_literal_is_not_materialised() {
     );
 }
 
+/// A Huffman string too long to keep is skipped without being materialised, but its coding
+/// is still checked: an EOS inside it is the §5.2 COMPRESSION_ERROR, not a mere refusal.
+#[test]
+fn giant_huffman_literal_is_checked_but_not_materialised() {
+    // 3 000 octets of Huffman code ('a' = 00011, padding ones): about 4 800 decoded octets,
+    // over the 1 024-octet cap and over the 256-octet table.
+    let mut code = [0x18u8, 0xc6, 0x31, 0x8c, 0x63].repeat(600);
+    let literal = |code: &[u8]| {
+        let mut block = vec![0x00, 0x01, b'x', 0xff];
+        let mut n = code.len() - 127;
+        while n >= 128 {
+            block.push((n % 128) as u8 | 0x80);
+            n /= 128;
+        }
+        block.push(n as u8);
+        block.extend_from_slice(code);
+        block
+    };
+    let mut dec = Decoder::new(256, 1024);
+    assert_eq!(
+        dec.decode(&literal(&code)),
+        Err(HpackError::HeaderListTooLarge { limit: 1024 })
+    );
+    // The same string with EOS (30 ones) at its end.
+    code.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+    assert_eq!(
+        Decoder::new(256, 1024).decode(&literal(&code)),
+        Err(HpackError::HuffmanEos)
+    );
+}
+
 #[test]
 fn every_error_but_the_list_cap_is_a_compression_error() {
     assert_eq!(HpackError::ZeroIndex.code(), ErrorCode::COMPRESSION_ERROR);

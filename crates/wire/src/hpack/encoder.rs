@@ -59,7 +59,7 @@ impl Encoder {
     /// both ends agreed on it out of band (as in RFC 7541 Appendix C.5).
     pub fn with_initial_table_size(size: usize) -> Encoder {
         Encoder {
-            table: DynamicTable::new(size),
+            table: DynamicTable::with_lookup(size),
             limit: size.max(DEFAULT_ENCODER_TABLE_LIMIT),
             pending_min: None,
             pending_final: size,
@@ -115,12 +115,18 @@ impl Encoder {
         dst: &mut BytesMut,
     ) {
         if let Some(min) = self.pending_min.take() {
-            if min < self.pending_final {
+            // §4.2: the smallest size passed through first, when it evicts more than the
+            // final size does; then the final size, when it differs from the current one.
+            let current = self.table.max_size();
+            let target = self.pending_final;
+            if min < current && min < target {
                 integer(dst, 0x20, 5, min);
                 self.table.set_max_size(min);
             }
-            integer(dst, 0x20, 5, self.pending_final);
-            self.table.set_max_size(self.pending_final);
+            if target != current || min < current {
+                integer(dst, 0x20, 5, target);
+                self.table.set_max_size(target);
+            }
         }
         for field in fields {
             self.encode_field(field, dst);
@@ -134,12 +140,14 @@ impl Encoder {
             || name == b"proxy-authorization"
             || (name == b"cookie" && !(self.index_long_cookies && value.len() >= 20));
         let (static_exact, static_name) = table::static_lookup(name, value);
+        if let (false, Some(i)) = (sensitive, static_exact) {
+            integer(dst, 0x80, 7, i);
+            return;
+        }
         let (dyn_exact, dyn_name) = self.table.lookup(name, value);
-        if !sensitive {
-            if let Some(i) = static_exact.or(dyn_exact.map(|p| STATIC_LEN + 1 + p)) {
-                integer(dst, 0x80, 7, i);
-                return;
-            }
+        if let (false, Some(p)) = (sensitive, dyn_exact) {
+            integer(dst, 0x80, 7, STATIC_LEN + 1 + p);
+            return;
         }
         let name_index = static_name
             .or(dyn_name.map(|p| STATIC_LEN + 1 + p))
@@ -168,6 +176,8 @@ impl Encoder {
             HuffmanPolicy::Never => false,
             HuffmanPolicy::WhenShorter => coded_len < s.len(),
         };
+        // The octets plus a length of up to 5 octets (§5.1, 7-bit prefix).
+        dst.reserve(if use_huffman { coded_len } else { s.len() } + 6);
         if use_huffman {
             integer(dst, 0x80, 7, coded_len);
             huffman::encode(s, dst);
@@ -192,4 +202,61 @@ fn integer(dst: &mut BytesMut, first: u8, prefix_bits: u8, mut value: usize) {
         value /= 128;
     }
     dst.put_u8(value as u8);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first_octets(enc: &mut Encoder, n: usize) -> Vec<u8> {
+        let mut dst = BytesMut::new();
+        // ":method: GET" is static index 2: one octet after any size updates.
+        enc.encode(&[HeaderField::new(&b":method"[..], &b"GET"[..])], &mut dst);
+        assert_eq!(dst.last(), Some(&0x82));
+        dst[..dst.len() - 1].iter().copied().take(n).collect()
+    }
+
+    #[test]
+    fn a_lowered_setting_is_signalled_once() {
+        let mut enc = Encoder::new();
+        enc.set_peer_max_table_size(1024);
+        // 1024 = 31 + 0x61 + (7 << 7).
+        assert_eq!(first_octets(&mut enc, 8), [0x3f, 0xe1, 0x07]);
+        assert_eq!(
+            first_octets(&mut enc, 8),
+            [],
+            "only the next block carries it"
+        );
+    }
+
+    #[test]
+    fn a_drop_and_rise_between_blocks_signals_the_minimum_first() {
+        // "the smallest maximum table size that occurs in that interval MUST be signaled in
+        // a dynamic table size update" (RFC 7541 §4.2).
+        let mut enc = Encoder::new();
+        enc.set_peer_max_table_size(0);
+        enc.set_peer_max_table_size(4096);
+        assert_eq!(first_octets(&mut enc, 8), [0x20, 0x3f, 0xe1, 0x1f]);
+        let mut enc = Encoder::new();
+        enc.set_peer_max_table_size(1024);
+        enc.set_peer_max_table_size(2048);
+        assert_eq!(
+            first_octets(&mut enc, 8),
+            [0x3f, 0xe1, 0x07, 0x3f, 0xe1, 0x0f]
+        );
+    }
+
+    #[test]
+    fn no_update_when_nothing_changes_and_no_redundant_minimum() {
+        let mut enc = Encoder::new();
+        enc.set_peer_max_table_size(4096);
+        assert_eq!(first_octets(&mut enc, 8), []);
+        // Above the encoder's own limit (4096): it keeps using 4096, so nothing to signal.
+        enc.set_peer_max_table_size(65_536);
+        assert_eq!(first_octets(&mut enc, 8), []);
+        // A rise only: the final size alone (the table never went below 256).
+        let mut enc = Encoder::with_initial_table_size(256);
+        enc.set_peer_max_table_size(1024);
+        assert_eq!(first_octets(&mut enc, 8), [0x3f, 0xe1, 0x07]);
+    }
 }
