@@ -298,7 +298,14 @@ fn client_queues_streams_at_peer_concurrency_limit() {
     p.run();
     assert_eq!(p.client.conn.open_streams_available(), 2);
     let ids: Vec<_> = (0..5)
-        .map(|_| p.client.conn.open_stream(get("/"), true).unwrap())
+        .map(|i| {
+            let (fields, end) = if i == 2 {
+                (post("/"), false)
+            } else {
+                (get("/"), true)
+            };
+            p.client.conn.open_stream(fields, end).unwrap()
+        })
         .collect();
     assert_eq!(ids, vec![sid(1), sid(3), sid(5), sid(7), sid(9)]);
     assert!(!p.client.conn.is_queued(ids[1]));
@@ -316,9 +323,15 @@ fn client_queues_streams_at_peer_concurrency_limit() {
     };
     // RFC 9113 §5.1.2: "Endpoints MUST NOT exceed the limit set by their peer."
     assert_eq!(reqs(&mut p), vec![sid(1), sid(3)]);
+    // A queued stream may already carry data: it follows its HEADERS once a slot frees.
+    p.client
+        .conn
+        .send_data(ids[2], Bytes::from_static(b"queued body"), true)
+        .unwrap();
     respond(&mut p, sid(1), b"");
     p.run();
     assert_eq!(reqs(&mut p), vec![sid(5)]);
+    assert_eq!(p.server.received.get(&sid(5)), Some(&11));
     respond(&mut p, sid(3), b"");
     respond(&mut p, sid(5), b"x");
     p.run();
