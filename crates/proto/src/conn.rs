@@ -538,6 +538,12 @@ impl Connection {
         }
     }
 
+    /// A peer stream above the last-stream-id of our GOAWAY: every frame on it is ignored
+    /// (§6.8).
+    fn ignored_after_goaway(&self, id: StreamId) -> bool {
+        !self.is_local_id(id) && self.goaway_sent_last.is_some_and(|l| id.value() > l)
+    }
+
     fn is_local_id(&self, id: StreamId) -> bool {
         match self.role {
             Role::Client => id.is_client_initiated(),
@@ -760,7 +766,7 @@ impl Connection {
         if closed {
             // §5.1: frames on a stream we reset are ignored; otherwise HEADERS on a closed
             // stream is a connection error STREAM_CLOSED.
-            if self.closed.was_reset(id) {
+            if self.closed.was_reset(id) || self.ignored_after_goaway(id) {
                 return Ok(());
             }
             return Err(ConnectionError::HeadersOnClosedStream { id });
@@ -1037,7 +1043,7 @@ impl Connection {
                         id,
                     });
                 }
-                if self.closed.was_reset(id) {
+                if self.closed.was_reset(id) || self.ignored_after_goaway(id) {
                     return Ok(());
                 }
                 self.stream_error(id, StreamError::StreamClosed { id }, now)
@@ -1241,10 +1247,19 @@ impl Connection {
             });
         }
         // §6.8: streams we opened above `last` were not processed: retryable.
+        // §6.8: "Receivers of a GOAWAY frame MUST NOT open new streams": streams still
+        // queued for a concurrency slot are refused too, whatever the last-stream-id.
         let mut refused: Vec<StreamId> = self
             .streams
             .keys()
-            .filter(|id| self.is_local_id(*id) && id.value() > last)
+            .filter(|id| {
+                self.is_local_id(*id)
+                    && (id.value() > last
+                        || self
+                            .streams
+                            .get(*id)
+                            .is_some_and(|s| s.pending_open.is_some()))
+            })
             .collect();
         refused.sort_unstable();
         for id in refused {
@@ -1415,6 +1430,11 @@ impl Connection {
             s.pending_open = None;
             s.headers_sent = true;
             s.end_queued |= end_stream;
+            // A window grown while it was queued is announced now.
+            if !s.wu_dirty {
+                s.wu_dirty = true;
+                self.wu_dirty.push(id);
+            }
         }
         self.schedule(id);
     }
@@ -1772,6 +1792,11 @@ impl Connection {
                 continue;
             };
             s.wu_dirty = false;
+            if s.pending_open.is_some() {
+                // Not on the wire yet: a WINDOW_UPDATE would name an idle stream (§5.1).
+                // Marked again when its HEADERS go out.
+                continue;
+            }
             if let Some(inc) = s.recv.take_update() {
                 WindowUpdateFrame {
                     stream_id: id,

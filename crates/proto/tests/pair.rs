@@ -623,3 +623,58 @@ fn our_frame_size_change_takes_effect_after_ack() {
     assert_eq!(p.s2c.sent.max_data_frame, 65_536);
     assert!(p.client.error.is_none());
 }
+
+#[test]
+fn queued_streams_get_no_window_update_before_their_headers() {
+    // Found by the property test: a WINDOW_UPDATE for a stream still queued for a
+    // concurrency slot names an idle stream (§5.1: connection error at the peer).
+    let mut server = Config::default();
+    server.max_concurrent_streams = 1;
+    let mut p = Pair::new(Config::default(), server);
+    p.run();
+    let a = p.client.conn.open_stream(get("/a"), true).unwrap();
+    let b = p.client.conn.open_stream(post("/b"), false).unwrap();
+    assert!(p.client.conn.is_queued(b));
+    // Growing our initial window dirties every stream's receive window.
+    p.client
+        .conn
+        .update_settings(
+            h2mux_proto::SettingsUpdate {
+                initial_window_size: Some(4 << 20),
+                ..Default::default()
+            },
+            p.now,
+        )
+        .unwrap();
+    p.run();
+    assert!(p.server.error.is_none(), "{:?}", p.server.error);
+    respond(&mut p, a, b"");
+    p.run();
+    assert!(!p.client.conn.is_queued(b));
+    assert_eq!(p.server.conn.stream_send_window(b), Some(4 << 20));
+    assert!(p.server.error.is_none() && p.client.error.is_none());
+}
+
+#[test]
+fn goaway_refuses_streams_still_queued() {
+    // §6.8: "Receivers of a GOAWAY frame MUST NOT open new streams on the connection" —
+    // including the ones waiting for a concurrency slot.
+    let mut server = Config::default();
+    server.max_concurrent_streams = 1;
+    let mut p = Pair::new(Config::default(), server);
+    p.run();
+    let a = p.client.conn.open_stream(get("/a"), true).unwrap();
+    let b = p.client.conn.open_stream(get("/b"), true).unwrap();
+    p.run();
+    p.server.conn.graceful_shutdown(p.now).unwrap();
+    p.run();
+    assert!(p.client.events.contains(&Event::Reset {
+        id: b,
+        cause: ResetCause::GoAway
+    }));
+    respond(&mut p, a, b"ok");
+    p.run();
+    assert_eq!(p.client.received.get(&a), Some(&2));
+    assert!(p.client.conn.is_closed() && p.server.conn.is_closed());
+    assert!(p.server.error.is_none() && p.client.error.is_none());
+}
