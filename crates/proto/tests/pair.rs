@@ -678,3 +678,16 @@ fn goaway_refuses_streams_still_queued() {
     assert!(p.client.conn.is_closed() && p.server.conn.is_closed());
     assert!(p.server.error.is_none() && p.client.error.is_none());
 }
+
+#[test]
+fn connection_is_send_and_sync() {
+    // The driver moves a Connection into its task.
+    fn check<T: Send + Sync + 'static>() {}
+    check::<h2mux_proto::Connection>();
+    check::<h2mux_proto::Event>();
+    check::<h2mux_proto::ConnectionError>();
+    println!(
+        "size_of::<Connection>() = {} bytes",
+        std::mem::size_of::<h2mux_proto::Connection>()
+    );
+}
