@@ -199,9 +199,90 @@ fn giant_literal_is_not_materialised() {
     );
 }
 
+/// A Huffman string too long to keep is skipped without being materialised, but its coding
+/// is still checked: an EOS inside it is the §5.2 COMPRESSION_ERROR, not a mere refusal.
+#[test]
+fn giant_huffman_literal_is_checked_but_not_materialised() {
+    // 3 000 octets of Huffman code ('a' = 00011, padding ones): about 4 800 decoded octets,
+    // over the 1 024-octet cap and over the 256-octet table.
+    let mut code = [0x18u8, 0xc6, 0x31, 0x8c, 0x63].repeat(600);
+    let literal = |code: &[u8]| {
+        let mut block = vec![0x00, 0x01, b'x', 0xff];
+        let mut n = code.len() - 127;
+        while n >= 128 {
+            block.push((n % 128) as u8 | 0x80);
+            n /= 128;
+        }
+        block.push(n as u8);
+        block.extend_from_slice(code);
+        block
+    };
+    let mut dec = Decoder::new(256, 1024);
+    assert_eq!(
+        dec.decode(&literal(&code)),
+        Err(HpackError::HeaderListTooLarge { limit: 1024 })
+    );
+    // The same string with EOS (30 ones) at its end.
+    code.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+    assert_eq!(
+        Decoder::new(256, 1024).decode(&literal(&code)),
+        Err(HpackError::HuffmanEos)
+    );
+}
+
 #[test]
 fn every_error_but_the_list_cap_is_a_compression_error() {
     assert_eq!(HpackError::ZeroIndex.code(), ErrorCode::COMPRESSION_ERROR);
     assert!(HpackError::HuffmanEos.is_connection_error());
     assert!(!HpackError::HeaderListTooLarge { limit: 1 }.is_connection_error());
+}
+
+/// Sensitive fields use the never-indexed literal (RFC 7541 §6.2.3) and stay out of the table.
+#[test]
+fn authorization_cookie_and_marked_fields_are_never_indexed() {
+    let mut enc = Encoder::new();
+    let list = vec![
+        HeaderField::new(&b"authorization"[..], &b"Bearer abc"[..]),
+        HeaderField::new(&b"cookie"[..], &b"session=0123456789abcdefghij"[..]),
+        HeaderField::sensitive(&b"x-api-key"[..], &b"k"[..]),
+        HeaderField::new(&b"x-plain"[..], &b"v"[..]),
+    ];
+    let mut block = BytesMut::new();
+    enc.encode(&list, &mut block);
+    let back = Decoder::new(4096, 1 << 16).decode(&block).unwrap();
+    let flags: Vec<bool> = back.iter().map(|f| f.sensitive).collect();
+    assert_eq!(flags, [true, true, true, false]);
+    assert_eq!(enc.table_size(), 7 + 1 + 32, "only x-plain was indexed");
+    // With long-cookie indexing on, a 20+ octet cookie is indexed (RFC 7541 §7.1.3 allows it).
+    let mut enc = Encoder::new();
+    enc.set_index_long_cookies(true);
+    let mut block = BytesMut::new();
+    enc.encode(&list[1..2], &mut block);
+    assert_eq!(enc.table_size(), 6 + 28 + 32);
+}
+
+/// A lowered peer table size is announced at the start of the next block, the smallest size
+/// first when it dropped and rose again (RFC 7541 §4.2).
+#[test]
+fn encoder_announces_table_size_changes() {
+    let mut enc = Encoder::new();
+    enc.set_peer_max_table_size(1024);
+    enc.set_peer_max_table_size(2048);
+    let mut block = BytesMut::new();
+    enc.encode(
+        &[HeaderField::new(&b":method"[..], &b"GET"[..])],
+        &mut block,
+    );
+    // 1024 = 0x3f e1 07, 2048 = 0x3f e1 0f, then :method GET (0x82).
+    assert_eq!(&block[..], &[0x3f, 0xe1, 0x07, 0x3f, 0xe1, 0x0f, 0x82]);
+    let mut dec = Decoder::new(4096, 1 << 16);
+    dec.set_max_table_size(2048);
+    assert_eq!(dec.decode(&block).unwrap().len(), 1);
+    // No change, no update.
+    let mut block = BytesMut::new();
+    enc.encode(
+        &[HeaderField::new(&b":method"[..], &b"GET"[..])],
+        &mut block,
+    );
+    assert_eq!(&block[..], &[0x82]);
 }

@@ -149,6 +149,9 @@ fn raw_data_round_trips_and_compresses_about_as_well_as_nghttp2() {
             let back = dec
                 .decode(&buf)
                 .unwrap_or_else(|e| panic!("{} case {i}: {e}", file.display()));
+            for f in back.iter().filter(|f| &f.name[..] == b"cookie") {
+                assert!(f.sensitive, "cookies are sent never-indexed by default");
+            }
             assert_eq!(
                 plain(&back),
                 plain(&case.headers),

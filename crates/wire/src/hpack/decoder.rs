@@ -71,15 +71,9 @@ impl Reader<'_> {
         let mut out = Vec::with_capacity((raw.len() * 8 / 5 + 1).min(limit.saturating_add(1)));
         match huffman::decode(raw, &mut out, limit) {
             Ok(()) => Ok(Some(Bytes::from(out))),
-            Err(HpackError::StringTooLong { .. }) => {
-                // Still check the rest of the coding so EOS/padding errors are not masked.
-                huffman::decode(raw, &mut Vec::new(), usize::MAX)
-                    .map(|()| None)
-                    .or_else(|e| match e {
-                        HpackError::StringTooLong { .. } => Ok(None),
-                        other => Err(other),
-                    })
-            }
+            // Too long to keep: still check the whole coding, without storing it, so that
+            // an EOS or padding error is not masked.
+            Err(HpackError::StringTooLong { .. }) => huffman::validate(raw).map(|()| None),
             Err(e) => Err(e),
         }
     }
