@@ -141,7 +141,7 @@ impl Link {
         let depart = match (self.rate, self.free_at) {
             (Some(rate), free) => {
                 let start = free.map_or(now, |f| f.max(now));
-                let secs = chunk.len() as f64 / rate as f64;
+                let secs = chunk.len() as f64 / rate.max(1) as f64;
                 let d = start + Duration::from_secs_f64(secs);
                 self.free_at = Some(d);
                 d
