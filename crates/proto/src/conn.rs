@@ -1757,7 +1757,8 @@ impl Connection {
     /// window, one frame per stream per turn, each frame as large as the peer's
     /// SETTINGS_MAX_FRAME_SIZE and both windows allow. A DATA payload is the application's
     /// own `Bytes` (a zero-copy slice); frame headers and small payloads are coalesced into
-    /// shared chunks. At most `Config::max_transmit_bytes` of DATA and
+    /// shared chunks. With N streams ready, frames are capped at
+    /// `max(16 KiB, max_transmit_bytes / N)` so every stream gets a turn in the same write. At most `Config::max_transmit_bytes` of DATA and
     /// `Config::max_transmit_chunks` chunks per call: call again while it returns > 0.
     pub fn poll_transmit(&mut self, now: Instant, chunks: &mut Vec<Bytes>) -> usize {
         let start = chunks.len();
@@ -1826,7 +1827,11 @@ impl Connection {
     }
 
     fn transmit_data(&mut self, chunks: &mut Vec<Bytes>) {
-        let max_frame = self.peer.max_frame_size as usize;
+        // One turn per ready stream fits in one call: with many streams ready, frames shrink
+        // (never below 16 KiB) so that each gets its share of this vectored write; alone, a
+        // stream sends frames as large as the peer allows.
+        let share = (self.config.max_transmit_bytes / self.ready.len().max(1)).max(16_384);
+        let max_frame = (self.peer.max_frame_size as usize).min(share);
         let mut budget = self.config.max_transmit_bytes;
         let max_chunks = self.config.max_transmit_chunks;
         let half = self.config.send_buffer_per_stream / 2;
@@ -1843,6 +1848,7 @@ impl Connection {
                 continue;
             }
             let mut ended = false;
+            let mut keep_turn = false;
             if let Some(front) = s.queue.front_mut() {
                 let conn_win = self.conn_send.available() as usize;
                 if conn_win == 0 {
@@ -1855,7 +1861,12 @@ impl Connection {
                 if win == 0 {
                     continue; // a WINDOW_UPDATE on this stream reschedules it
                 }
-                let n = front.len().min(max_frame).min(win).min(budget);
+                let wanted = front.len().min(max_frame).min(s.send.available() as usize);
+                let n = wanted.min(conn_win).min(budget);
+                // Cut short by the connection window or this call's budget, not by its own
+                // data or window: the stream keeps its turn (otherwise the stream that happens
+                // to sit at that boundary loses a turn every time, and the same ones can).
+                keep_turn = n < wanted;
                 let payload = if n == front.len() {
                     s.queue.pop_front().unwrap_or_default()
                 } else {
@@ -1903,6 +1914,10 @@ impl Connection {
             }
             if ended {
                 self.send_end(id);
+            } else if keep_turn {
+                s.in_ready = true;
+                self.ready.push_front(id);
+                break;
             } else {
                 self.schedule(id);
             }
