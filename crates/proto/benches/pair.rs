@@ -42,6 +42,8 @@ fn bulk(c: &mut Criterion) {
                 let mut p = Pair::new(client, Config::default());
                 p.client.keep_data = false;
                 p.server.keep_data = false;
+                p.c2s.tap = false;
+                p.s2c.tap = false;
                 let id = p.client.conn.open_stream(req(), true).unwrap();
                 p.run();
                 p.server
@@ -69,6 +71,8 @@ fn exchange(c: &mut Criterion) {
     let mut p = Pair::connected();
     p.client.keep_data = false;
     p.server.keep_data = false;
+    p.c2s.tap = false;
+    p.s2c.tap = false;
     g.bench_function("small", |b| {
         b.iter(|| {
             let id = p.client.conn.open_stream(req(), true).unwrap();

@@ -538,6 +538,12 @@ impl Connection {
         }
     }
 
+    /// A peer stream above the last-stream-id of our GOAWAY: every frame on it is ignored
+    /// (§6.8).
+    fn ignored_after_goaway(&self, id: StreamId) -> bool {
+        !self.is_local_id(id) && self.goaway_sent_last.is_some_and(|l| id.value() > l)
+    }
+
     fn is_local_id(&self, id: StreamId) -> bool {
         match self.role {
             Role::Client => id.is_client_initiated(),
@@ -760,7 +766,7 @@ impl Connection {
         if closed {
             // §5.1: frames on a stream we reset are ignored; otherwise HEADERS on a closed
             // stream is a connection error STREAM_CLOSED.
-            if self.closed.was_reset(id) {
+            if self.closed.was_reset(id) || self.ignored_after_goaway(id) {
                 return Ok(());
             }
             return Err(ConnectionError::HeadersOnClosedStream { id });
@@ -1037,7 +1043,7 @@ impl Connection {
                         id,
                     });
                 }
-                if self.closed.was_reset(id) {
+                if self.closed.was_reset(id) || self.ignored_after_goaway(id) {
                     return Ok(());
                 }
                 self.stream_error(id, StreamError::StreamClosed { id }, now)
@@ -1241,10 +1247,19 @@ impl Connection {
             });
         }
         // §6.8: streams we opened above `last` were not processed: retryable.
+        // §6.8: "Receivers of a GOAWAY frame MUST NOT open new streams": streams still
+        // queued for a concurrency slot are refused too, whatever the last-stream-id.
         let mut refused: Vec<StreamId> = self
             .streams
             .keys()
-            .filter(|id| self.is_local_id(*id) && id.value() > last)
+            .filter(|id| {
+                self.is_local_id(*id)
+                    && (id.value() > last
+                        || self
+                            .streams
+                            .get(*id)
+                            .is_some_and(|s| s.pending_open.is_some()))
+            })
             .collect();
         refused.sort_unstable();
         for id in refused {
@@ -1415,6 +1430,11 @@ impl Connection {
             s.pending_open = None;
             s.headers_sent = true;
             s.end_queued |= end_stream;
+            // A window grown while it was queued is announced now.
+            if !s.wu_dirty {
+                s.wu_dirty = true;
+                self.wu_dirty.push(id);
+            }
         }
         self.schedule(id);
     }
@@ -1737,7 +1757,8 @@ impl Connection {
     /// window, one frame per stream per turn, each frame as large as the peer's
     /// SETTINGS_MAX_FRAME_SIZE and both windows allow. A DATA payload is the application's
     /// own `Bytes` (a zero-copy slice); frame headers and small payloads are coalesced into
-    /// shared chunks. At most `Config::max_transmit_bytes` of DATA and
+    /// shared chunks. With N streams ready, frames are capped at
+    /// `max(16 KiB, max_transmit_bytes / N)` so every stream gets a turn in the same write. At most `Config::max_transmit_bytes` of DATA and
     /// `Config::max_transmit_chunks` chunks per call: call again while it returns > 0.
     pub fn poll_transmit(&mut self, now: Instant, chunks: &mut Vec<Bytes>) -> usize {
         let start = chunks.len();
@@ -1772,6 +1793,11 @@ impl Connection {
                 continue;
             };
             s.wu_dirty = false;
+            if s.pending_open.is_some() {
+                // Not on the wire yet: a WINDOW_UPDATE would name an idle stream (§5.1).
+                // Marked again when its HEADERS go out.
+                continue;
+            }
             if let Some(inc) = s.recv.take_update() {
                 WindowUpdateFrame {
                     stream_id: id,
@@ -1801,7 +1827,11 @@ impl Connection {
     }
 
     fn transmit_data(&mut self, chunks: &mut Vec<Bytes>) {
-        let max_frame = self.peer.max_frame_size as usize;
+        // One turn per ready stream fits in one call: with many streams ready, frames shrink
+        // (never below 16 KiB) so that each gets its share of this vectored write; alone, a
+        // stream sends frames as large as the peer allows.
+        let share = (self.config.max_transmit_bytes / self.ready.len().max(1)).max(16_384);
+        let max_frame = (self.peer.max_frame_size as usize).min(share);
         let mut budget = self.config.max_transmit_bytes;
         let max_chunks = self.config.max_transmit_chunks;
         let half = self.config.send_buffer_per_stream / 2;
@@ -1818,6 +1848,7 @@ impl Connection {
                 continue;
             }
             let mut ended = false;
+            let mut keep_turn = false;
             if let Some(front) = s.queue.front_mut() {
                 let conn_win = self.conn_send.available() as usize;
                 if conn_win == 0 {
@@ -1830,7 +1861,12 @@ impl Connection {
                 if win == 0 {
                     continue; // a WINDOW_UPDATE on this stream reschedules it
                 }
-                let n = front.len().min(max_frame).min(win).min(budget);
+                let wanted = front.len().min(max_frame).min(s.send.available() as usize);
+                let n = wanted.min(conn_win).min(budget);
+                // Cut short by the connection window or this call's budget, not by its own
+                // data or window: the stream keeps its turn (otherwise the stream that happens
+                // to sit at that boundary loses a turn every time, and the same ones can).
+                keep_turn = n < wanted;
                 let payload = if n == front.len() {
                     s.queue.pop_front().unwrap_or_default()
                 } else {
@@ -1878,6 +1914,10 @@ impl Connection {
             }
             if ended {
                 self.send_end(id);
+            } else if keep_turn {
+                s.in_ready = true;
+                self.ready.push_front(id);
+                break;
             } else {
                 self.schedule(id);
             }

@@ -62,10 +62,6 @@ impl<T> IdMap<T> {
     pub fn clear(&mut self) {
         self.map.clear();
     }
-    #[allow(dead_code)]
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
 }
 
 /// The last `cap` closed streams and whether we reset them.

@@ -107,6 +107,9 @@ pub struct Link {
     pub rate: Option<u64>,
     /// Deliver at most this many bytes per `recv` call (`Some(1)`: byte by byte).
     pub piece: Option<usize>,
+    /// Run the frame taps (on by default; benchmarks turn them off: their per-stream sets
+    /// grow without bound).
+    pub tap: bool,
     in_flight: VecDeque<(Instant, Bytes)>,
     free_at: Option<Instant>,
     rx: BytesMut,
@@ -124,6 +127,7 @@ impl Link {
             latency: Duration::ZERO,
             rate: None,
             piece: None,
+            tap: true,
             in_flight: VecDeque::new(),
             free_at: None,
             rx: BytesMut::new(),
@@ -137,7 +141,7 @@ impl Link {
         let depart = match (self.rate, self.free_at) {
             (Some(rate), free) => {
                 let start = free.map_or(now, |f| f.max(now));
-                let secs = chunk.len() as f64 / rate as f64;
+                let secs = chunk.len() as f64 / rate.max(1) as f64;
                 let d = start + Duration::from_secs_f64(secs);
                 self.free_at = Some(d);
                 d
@@ -278,7 +282,9 @@ impl Pair {
             }
             any = true;
             for c in side.chunks.drain(..) {
-                link.sent.feed(&c, Some(ended));
+                if link.tap {
+                    link.sent.feed(&c, Some(ended));
+                }
                 link.send(now, c);
             }
         }
@@ -292,7 +298,9 @@ impl Pair {
                 break;
             };
             any = true;
-            link.delivered.feed(&chunk, None);
+            if link.tap {
+                link.delivered.feed(&chunk, None);
+            }
             link.bytes += chunk.len() as u64;
             match link.piece {
                 None => {

@@ -298,7 +298,14 @@ fn client_queues_streams_at_peer_concurrency_limit() {
     p.run();
     assert_eq!(p.client.conn.open_streams_available(), 2);
     let ids: Vec<_> = (0..5)
-        .map(|_| p.client.conn.open_stream(get("/"), true).unwrap())
+        .map(|i| {
+            let (fields, end) = if i == 2 {
+                (post("/"), false)
+            } else {
+                (get("/"), true)
+            };
+            p.client.conn.open_stream(fields, end).unwrap()
+        })
         .collect();
     assert_eq!(ids, vec![sid(1), sid(3), sid(5), sid(7), sid(9)]);
     assert!(!p.client.conn.is_queued(ids[1]));
@@ -316,9 +323,15 @@ fn client_queues_streams_at_peer_concurrency_limit() {
     };
     // RFC 9113 §5.1.2: "Endpoints MUST NOT exceed the limit set by their peer."
     assert_eq!(reqs(&mut p), vec![sid(1), sid(3)]);
+    // A queued stream may already carry data: it follows its HEADERS once a slot frees.
+    p.client
+        .conn
+        .send_data(ids[2], Bytes::from_static(b"queued body"), true)
+        .unwrap();
     respond(&mut p, sid(1), b"");
     p.run();
     assert_eq!(reqs(&mut p), vec![sid(5)]);
+    assert_eq!(p.server.received.get(&sid(5)), Some(&11));
     respond(&mut p, sid(3), b"");
     respond(&mut p, sid(5), b"x");
     p.run();
@@ -609,4 +622,105 @@ fn our_frame_size_change_takes_effect_after_ack() {
     p.run();
     assert_eq!(p.s2c.sent.max_data_frame, 65_536);
     assert!(p.client.error.is_none());
+}
+
+#[test]
+fn queued_streams_get_no_window_update_before_their_headers() {
+    // Found by the property test: a WINDOW_UPDATE for a stream still queued for a
+    // concurrency slot names an idle stream (§5.1: connection error at the peer).
+    let mut server = Config::default();
+    server.max_concurrent_streams = 1;
+    let mut p = Pair::new(Config::default(), server);
+    p.run();
+    let a = p.client.conn.open_stream(get("/a"), true).unwrap();
+    let b = p.client.conn.open_stream(post("/b"), false).unwrap();
+    assert!(p.client.conn.is_queued(b));
+    // Growing our initial window dirties every stream's receive window.
+    p.client
+        .conn
+        .update_settings(
+            h2mux_proto::SettingsUpdate {
+                initial_window_size: Some(4 << 20),
+                ..Default::default()
+            },
+            p.now,
+        )
+        .unwrap();
+    p.run();
+    assert!(p.server.error.is_none(), "{:?}", p.server.error);
+    respond(&mut p, a, b"");
+    p.run();
+    assert!(!p.client.conn.is_queued(b));
+    assert_eq!(p.server.conn.stream_send_window(b), Some(4 << 20));
+    assert!(p.server.error.is_none() && p.client.error.is_none());
+}
+
+#[test]
+fn goaway_refuses_streams_still_queued() {
+    // §6.8: "Receivers of a GOAWAY frame MUST NOT open new streams on the connection" —
+    // including the ones waiting for a concurrency slot.
+    let mut server = Config::default();
+    server.max_concurrent_streams = 1;
+    let mut p = Pair::new(Config::default(), server);
+    p.run();
+    let a = p.client.conn.open_stream(get("/a"), true).unwrap();
+    let b = p.client.conn.open_stream(get("/b"), true).unwrap();
+    p.run();
+    p.server.conn.graceful_shutdown(p.now).unwrap();
+    p.run();
+    assert!(p.client.events.contains(&Event::Reset {
+        id: b,
+        cause: ResetCause::GoAway
+    }));
+    respond(&mut p, a, b"ok");
+    p.run();
+    assert_eq!(p.client.received.get(&a), Some(&2));
+    assert!(p.client.conn.is_closed() && p.server.conn.is_closed());
+    assert!(p.server.error.is_none() && p.client.error.is_none());
+}
+
+#[test]
+fn connection_is_send_and_sync() {
+    // The driver moves a Connection into its task.
+    fn check<T: Send + Sync + 'static>() {}
+    check::<h2mux_proto::Connection>();
+    check::<h2mux_proto::Event>();
+    check::<h2mux_proto::ConnectionError>();
+    println!(
+        "size_of::<Connection>() = {} bytes",
+        std::mem::size_of::<h2mux_proto::Connection>()
+    );
+}
+
+#[test]
+fn hundred_streams_progress_together() {
+    // Fairness: 100 downloads of 2 MiB over a 100 MB/s link. When the first finishes, every
+    // other one is at least 80 % done (round-robin with a per-stream share of each write,
+    // not first-come-takes-all).
+    let mut p = Pair::connected();
+    p.set_link(Duration::from_millis(1), Some(100_000_000));
+    p.client.keep_data = false;
+    p.server.keep_data = false;
+    let ids: Vec<_> = (0..100)
+        .map(|_| p.client.conn.open_stream(get("/"), true).unwrap())
+        .collect();
+    p.run();
+    let body = Bytes::from(vec![3u8; 2 << 20]);
+    for &id in &ids {
+        p.server
+            .conn
+            .send_headers(id, status("200"), false)
+            .unwrap();
+        p.server.conn.send_data(id, body.clone(), true).unwrap();
+    }
+    assert!(p.run_until(Duration::from_secs(10), |p| !p.client.ended.is_empty()));
+    let min = ids
+        .iter()
+        .map(|id| p.client.received.get(id).copied().unwrap_or(0))
+        .min()
+        .unwrap();
+    println!("slowest stream at {min} bytes when the first one completed");
+    assert!(min >= (2 << 20) * 8 / 10, "slowest stream at {min} bytes");
+    p.run();
+    assert_eq!(p.client.ended.len(), 100);
 }

@@ -87,6 +87,24 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+fn arb_config() -> impl Strategy<Value = Config> {
+    (
+        prop_oneof![Just(16_384u32), Just(65_536), Just(1 << 20)],
+        prop_oneof![Just(65_535u32), Just(256 << 10), Just(2 << 20)],
+        prop_oneof![Just(16_384usize), Just(4 << 20)],
+        any::<bool>(),
+        1..300u32,
+    )
+        .prop_map(|(frame, window, transmit, adaptive, streams)| Config {
+            max_frame_size: frame,
+            initial_stream_window: window,
+            max_transmit_bytes: transmit,
+            adaptive_window: adaptive,
+            max_concurrent_streams: streams,
+            ..Config::default()
+        })
+}
+
 fn pick(ids: &[StreamId], i: usize) -> Option<StreamId> {
     if ids.is_empty() {
         None
@@ -236,10 +254,13 @@ proptest! {
     fn random_commands_keep_both_ends_consistent(
         ops in proptest::collection::vec(op(), 1..60),
         piece in prop_oneof![Just(None), (1..64usize).prop_map(Some)],
+        latency_ms in prop_oneof![Just(0u64), 1..30u64],
+        configs in (arb_config(), arb_config()),
     ) {
-        let mut p = Pair::new(Config::default(), Config::default());
+        let mut p = Pair::new(configs.0, configs.1);
         p.c2s.piece = piece;
         p.s2c.piece = piece;
+        p.set_link(Duration::from_millis(latency_ms), None);
         p.client.keep_data = false;
         p.server.keep_data = false;
         let mut opened = Vec::new();

@@ -515,3 +515,61 @@ fn frames_after_the_peers_reset_are_stream_closed() {
     r.feed_frames(&[data(3, b"in flight", false)]).unwrap();
     assert!(resets(&r.written()).is_empty());
 }
+
+#[test]
+fn data_before_the_final_response_is_malformed() {
+    // §8.1: a response is HEADERS (1xx HEADERS first, if any), then DATA; DATA before the
+    // final HEADERS is malformed (stream error PROTOCOL_ERROR).
+    let mut r = Raw::client(Config::default());
+    let id = r.conn.open_stream(get("/"), true).unwrap();
+    r.written();
+    let b = r.headers(id.value(), &status("103"), false);
+    r.feed(b).unwrap();
+    r.feed_frames(&[data(id.value(), b"early", false)]).unwrap();
+    assert_eq!(
+        resets(&r.written()),
+        vec![(id.value(), ErrorCode::PROTOCOL_ERROR)]
+    );
+}
+
+#[test]
+fn head_response_carries_no_content() {
+    // RFC 9110 §9.3.2: the response to HEAD has no content, whatever content-length says.
+    let mut r = Raw::client(Config::default());
+    let head = vec![
+        h(":method", "HEAD"),
+        h(":scheme", "https"),
+        h(":path", "/"),
+        h(":authority", "x"),
+    ];
+    let id = r.conn.open_stream(head, true).unwrap();
+    r.written();
+    let mut resp = status("200");
+    resp.push(h("content-length", "1000"));
+    let b = r.headers(id.value(), &resp, false);
+    r.feed(b).unwrap();
+    r.feed_frames(&[data(id.value(), b"", true)]).unwrap();
+    assert!(resets(&r.written()).is_empty());
+    let id = r.conn.open_stream(get("/"), true).unwrap();
+    let id2 = r
+        .conn
+        .open_stream(
+            vec![
+                h(":method", "HEAD"),
+                h(":scheme", "https"),
+                h(":path", "/"),
+                h(":authority", "x"),
+            ],
+            true,
+        )
+        .unwrap();
+    r.written();
+    let b = r.headers(id2.value(), &resp, false);
+    r.feed(b).unwrap();
+    r.feed_frames(&[data(id2.value(), b"body", true)]).unwrap();
+    assert_eq!(
+        resets(&r.written()),
+        vec![(id2.value(), ErrorCode::PROTOCOL_ERROR)]
+    );
+    let _ = id;
+}
