@@ -724,3 +724,33 @@ fn hundred_streams_progress_together() {
     p.run();
     assert_eq!(p.client.ended.len(), 100);
 }
+
+#[test]
+fn large_header_blocks_go_out_as_headers_plus_continuation() {
+    // §6.10 / §4.2: a header block larger than the peer's SETTINGS_MAX_FRAME_SIZE is split
+    // into HEADERS + CONTINUATION frames, reassembled at the other end.
+    let mut client = Config::default();
+    client.max_frame_size = 16_384;
+    let mut p = Pair::new(client, Config::default());
+    p.run();
+    let id = p.client.conn.open_stream(get("/"), true).unwrap();
+    p.run();
+    let big: &'static str = Box::leak("v".repeat(40_000).into_boxed_str());
+    let mut fields = status("200");
+    fields.push(h("x-large", big));
+    p.server
+        .conn
+        .send_headers(id, fields.clone(), true)
+        .unwrap();
+    p.run();
+    assert!(p.s2c.sent.frames[9] >= 2, "{:?}", p.s2c.sent.frames);
+    let got = p.client.take(|e| matches!(e, Event::Headers { .. }));
+    assert_eq!(
+        got,
+        Some(Event::Headers {
+            id,
+            fields,
+            end_stream: true
+        })
+    );
+}
