@@ -17,9 +17,9 @@
 //! - the h2mux contender: [`contenders::h2mux`] (currently [`Outcome::NotBuilt`]);
 //! - RPC rows (`rpc-*`, tonic) and pool rows (`pool-*`): listed by [`Workload::all`], answered
 //!   `NotBuilt` by [`contenders::run`] until their issues land;
-//! - TLS: `raw-tls` (tokio-rustls, ring, rcgen self-signed) is built for bulk-1, bulk-100 and
-//!   connect-tls; hyper over TLS and the `--tls` (`<workload>-tls`) rows are not built yet
-//!   (`--tls` lists them as "not built").
+//! - TLS: `raw-tls` (tokio-rustls, ring, rcgen self-signed) for bulk-1, bulk-100 and
+//!   connect-tls; the hyper contenders over the same TLS (ALPN `h2` / `http/1.1`) for
+//!   connect-tls and for every `<workload>-tls` row of `--tls` ([`Config::tls`]).
 
 pub mod contenders;
 pub mod report;
@@ -161,6 +161,8 @@ pub struct Config {
     pub reps: usize,
     /// Sample received bytes every 50 ms and note the ramp time (for `--wan`).
     pub sample_ramp: bool,
+    /// Run the HTTP contenders over TLS (the `<workload>-tls` rows of `--tls`).
+    pub tls: bool,
 }
 
 impl Config {
@@ -175,6 +177,7 @@ impl Config {
             max_time: Duration::from_secs(3),
             reps: 1,
             sample_ramp: false,
+            tls: false,
         }
     }
 
@@ -188,6 +191,7 @@ impl Config {
             max_time: Duration::from_secs(15),
             reps: 3,
             sample_ramp: false,
+            tls: false,
         }
     }
 
@@ -201,6 +205,7 @@ impl Config {
             max_time: Duration::from_secs(10),
             reps: 1,
             sample_ramp: true,
+            tls: false,
         }
     }
 }

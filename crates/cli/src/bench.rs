@@ -14,7 +14,7 @@ pub struct Args {
     /// Run only this workload (e.g. bulk-1, bulk-100, rps-1conn, rps-4conn, connect-h2c).
     #[arg(long, value_name = "WORKLOAD")]
     only: Option<String>,
-    /// Also run the TLS variants (not built yet: rows print "not built").
+    /// Also run every workload with the HTTP contenders over TLS (rows `<workload>-tls`).
     #[arg(long)]
     tls: bool,
     /// Write the results as JSON to FILE.
@@ -98,19 +98,17 @@ pub fn run(args: Args) -> ExitCode {
     for (w, c) in pairs {
         bar.set_message(format!("{} / {}", w.name(), c.name()));
         let row = run_row(w, c, &cfg);
-        if args.tls && w != Workload::ConnectTls {
-            // TLS variants (`<workload>-tls`): not built yet, listed so the schema is complete.
-            let mut t = row.clone();
-            t.workload = format!("{}-tls", w.name());
-            (t.value, t.unit, t.p50_us, t.p99_us, t.cpu_s) =
-                (None, String::new(), None, None, None);
-            t.note = "not built".into();
-            rows.push(row);
-            rows.push(t);
-            bar.inc(1);
-            continue;
-        }
         rows.push(row);
+        if args.tls && !matches!(w, Workload::ConnectH2c | Workload::ConnectTls) {
+            // The same workload with every HTTP contender over TLS: `<workload>-tls`.
+            let tls_cfg = Config {
+                tls: true,
+                ..cfg.clone()
+            };
+            let mut t = run_row(w, c, &tls_cfg);
+            t.workload = format!("{}-tls", w.name());
+            rows.push(t);
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();

@@ -25,6 +25,10 @@ pub struct Args {
     /// bounded, and print how the server reacted. `--only` filters attacks by name.
     #[arg(long)]
     attacks: bool,
+    /// With --attacks: the server's process id, to report its memory growth during each attack
+    /// and run a well-behaved client beside it.
+    #[arg(long)]
+    pid: Option<u32>,
 }
 
 /// Runs the suite; exit code 0 when every case passed (or was not applicable), 1 otherwise.
@@ -82,9 +86,22 @@ fn run_attacks(args: &Args) -> ExitCode {
         if !args.only.is_empty() && !args.only.iter().any(|p| name.starts_with(p.as_str())) {
             continue;
         }
-        let r = attack(addr, &budget);
+        let (r, extra) = match args.pid {
+            Some(pid) => {
+                let w = h2mux_conformance::attacks::run_watched(pid, addr, attack, &budget);
+                let extra = format!(
+                    "  rss +{} KiB, good client {} ok / {} failed, max {:?}",
+                    w.rss_growth_kib(),
+                    w.good_client.len() - w.good_failures(),
+                    w.good_failures(),
+                    w.good_max_latency().unwrap_or_default()
+                );
+                (w.report, extra)
+            }
+            None => (attack(addr, &budget), String::new()),
+        };
         println!(
-            "{:<24} {:<28} {:>9} frames {:>11} bytes {:>6.1} s",
+            "{:<24} {:<28} {:>9} frames {:>11} bytes {:>6.1} s{extra}",
             r.name,
             format!("{:?}", r.reaction),
             r.frames_sent,

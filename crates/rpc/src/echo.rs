@@ -13,6 +13,8 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::codec::{decode_error, Codec};
+pub use crate::pb::ProtoError;
+use crate::pb::{get_bytes, get_varint, put_bytes, put_varint, skip_field};
 use crate::status::Status;
 
 /// Full method paths of the echo service.
@@ -45,59 +47,10 @@ pub struct EchoReply {
     pub index: u32,
 }
 
-/// Why a protobuf message did not decode.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProtoError {
-    /// The input ended inside a field.
-    #[error("truncated message")]
-    Truncated,
-    /// A varint longer than 10 octets.
-    #[error("varint longer than 10 octets")]
-    VarintTooLong,
-    /// A known field with the wrong wire type.
-    #[error("field {field} has wire type {wire_type}, expected {expected}")]
-    WrongWireType {
-        /// Field number.
-        field: u64,
-        /// Wire type seen.
-        wire_type: u8,
-        /// Wire type expected.
-        expected: u8,
-    },
-    /// Wire types 3/4 (groups) or 6/7.
-    #[error("unsupported wire type {0}")]
-    BadWireType(u8),
-}
-
-fn put_varint(dst: &mut BytesMut, mut v: u64) {
-    while v >= 0x80 {
-        dst.put_u8(v as u8 | 0x80);
-        v >>= 7;
-    }
-    dst.put_u8(v as u8);
-}
-
-fn get_varint(buf: &mut Bytes) -> Result<u64, ProtoError> {
-    let mut v = 0u64;
-    for i in 0..10 {
-        if !buf.has_remaining() {
-            return Err(ProtoError::Truncated);
-        }
-        let b = buf.get_u8();
-        v |= u64::from(b & 0x7f) << (7 * i);
-        if b < 0x80 {
-            return Ok(v);
-        }
-    }
-    Err(ProtoError::VarintTooLong)
-}
-
 /// Encodes `bytes field = 1; uint32 field = 2;` (proto3: default values are omitted).
 fn encode_pair(payload: &[u8], number: u32, dst: &mut BytesMut) {
     if !payload.is_empty() {
-        dst.put_u8(0x0a);
-        put_varint(dst, payload.len() as u64);
-        dst.put_slice(payload);
+        put_bytes(dst, 0x0a, payload);
     }
     if number != 0 {
         dst.put_u8(0x10);
@@ -112,13 +65,7 @@ fn decode_pair(mut buf: Bytes) -> Result<(Bytes, u32), ProtoError> {
         let key = get_varint(&mut buf)?;
         let (field, wire_type) = (key >> 3, (key & 7) as u8);
         match (field, wire_type) {
-            (1, 2) => {
-                let len = get_varint(&mut buf)?;
-                if len > buf.remaining() as u64 {
-                    return Err(ProtoError::Truncated);
-                }
-                payload = buf.split_to(len as usize);
-            }
+            (1, 2) => payload = get_bytes(&mut buf)?,
             (1, w) => {
                 return Err(ProtoError::WrongWireType {
                     field: 1,
@@ -135,24 +82,7 @@ fn decode_pair(mut buf: Bytes) -> Result<(Bytes, u32), ProtoError> {
                     expected: 0,
                 })
             }
-            (_, 0) => {
-                get_varint(&mut buf)?;
-            }
-            (_, 1) | (_, 5) => {
-                let n = if wire_type == 1 { 8 } else { 4 };
-                if buf.remaining() < n {
-                    return Err(ProtoError::Truncated);
-                }
-                buf.advance(n);
-            }
-            (_, 2) => {
-                let len = get_varint(&mut buf)?;
-                if len > buf.remaining() as u64 {
-                    return Err(ProtoError::Truncated);
-                }
-                buf.advance(len as usize);
-            }
-            (_, w) => return Err(ProtoError::BadWireType(w)),
+            (_, w) => skip_field(&mut buf, w)?,
         }
     }
     Ok((payload, number))

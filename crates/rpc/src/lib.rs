@@ -11,7 +11,8 @@
 //! * [`compression`]: `grpc-encoding: gzip`, bounded decompression;
 //! * [`codec`]: messages are bytes by default, any serialisation through [`codec::Codec`]
 //!   (`prost` behind the `prost` feature);
-//! * [`echo`]: the built-in echo service's messages (`proto/echo.proto`).
+//! * [`echo`]: the built-in echo service's messages (`proto/echo.proto`);
+//! * [`health`]: the standard `grpc.health.v1.Health/Check` messages.
 //!
 //! Status: these wire pieces are built and tested; the shared channel, the server and
 //! `h2mux rpc` come on top of the h2mux driver (issue 7).
@@ -21,8 +22,10 @@
 pub mod codec;
 pub mod compression;
 pub mod echo;
+pub mod health;
 pub mod message;
 pub mod metadata;
+mod pb;
 pub mod status;
 pub mod timeout;
 

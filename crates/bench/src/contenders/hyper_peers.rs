@@ -89,38 +89,64 @@ async fn handle(req: Request<Incoming>, zeros: Bytes) -> Result<Response<RepeatB
     }))
 }
 
-async fn serve(proto: Proto, listener: TcpListener) {
+/// ALPN protocol ids of a hyper contender over TLS.
+fn alpn(proto: Proto) -> &'static [&'static [u8]] {
+    match proto {
+        Proto::H1 => &[b"http/1.1"],
+        Proto::H2Default | Proto::H2Tuned => &[b"h2"],
+    }
+}
+
+type TlsPair = (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>);
+
+async fn serve(proto: Proto, listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
     let zeros = Bytes::from(vec![0u8; CHUNK]);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     while let Ok((s, _)) = listener.accept().await {
         let _ = s.set_nodelay(true);
         let zeros = zeros.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| handle(req, zeros.clone()));
-            let io = TokioIo::new(s);
-            let _ = match proto {
-                Proto::H1 => {
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, svc)
-                        .await
+            match acceptor {
+                Some(a) => {
+                    if let Ok(tls) = a.accept(s).await {
+                        serve_io(proto, tls, zeros).await;
+                    }
                 }
-                Proto::H2Default => {
-                    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .serve_connection(io, svc)
-                        .await
-                }
-                Proto::H2Tuned => {
-                    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .initial_stream_window_size(WINDOW)
-                        .initial_connection_window_size(WINDOW)
-                        .max_frame_size(FRAME)
-                        .max_send_buf_size(4 << 20)
-                        .adaptive_window(false)
-                        .serve_connection(io, svc)
-                        .await
-                }
-            };
+                None => serve_io(proto, s, zeros).await,
+            }
         });
     }
+}
+
+async fn serve_io<I>(proto: Proto, io: I, zeros: Bytes)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| handle(req, zeros.clone()));
+    let io = TokioIo::new(io);
+    let _ = match proto {
+        Proto::H1 => {
+            hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, svc)
+                .await
+        }
+        Proto::H2Default => {
+            hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(io, svc)
+                .await
+        }
+        Proto::H2Tuned => {
+            hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .initial_stream_window_size(WINDOW)
+                .initial_connection_window_size(WINDOW)
+                .max_frame_size(FRAME)
+                .max_send_buf_size(4 << 20)
+                .adaptive_window(false)
+                .serve_connection(io, svc)
+                .await
+        }
+    };
 }
 
 /// A client connection: HTTP/1.1 or HTTP/2 send handle.
@@ -148,10 +174,26 @@ impl Sender {
     }
 }
 
-async fn connect(proto: Proto, addr: SocketAddr) -> io::Result<Sender> {
-    let s = TcpStream::connect(addr).await?;
-    s.set_nodelay(true)?;
-    let io = TokioIo::new(s);
+async fn connect(
+    proto: Proto,
+    addr: SocketAddr,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> io::Result<Sender> {
+    match tls {
+        Some(cfg) => handshake(proto, super::raw_tls::connect(addr, cfg).await?).await,
+        None => {
+            let s = TcpStream::connect(addr).await?;
+            s.set_nodelay(true)?;
+            handshake(proto, s).await
+        }
+    }
+}
+
+async fn handshake<I>(proto: Proto, io: I) -> io::Result<Sender>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
     Ok(match proto {
         Proto::H1 => {
             let (send, conn) = hyper::client::conn::http1::handshake(io)
@@ -204,10 +246,16 @@ async fn fetch(s: &Sender, addr: SocketAddr, n: u64, deadline: Instant) -> io::R
 /// Runs one repetition.
 pub fn run(proto: Proto, w: Workload, cfg: &Config) -> io::Result<Outcome> {
     let cfg = cfg.clone();
-    let server = move |l| serve(proto, l);
+    let tls: Option<TlsPair> = if cfg.tls || w == Workload::ConnectTls {
+        Some(super::raw_tls::configs_with_alpn(alpn(proto))?)
+    } else {
+        None
+    };
+    let (stls, ctls) = (tls.as_ref().map(|t| t.0.clone()), tls.map(|t| t.1));
+    let server = move |l| serve(proto, l, stls);
     let m = match w {
         Workload::Bulk1 => on_two_threads(server, move |addr| async move {
-            let s = connect(proto, addr).await?;
+            let s = connect(proto, addr, ctls.clone()).await?;
             let t = Instant::now();
             let got = fetch(&s, addr, cfg.bulk1_bytes, t + cfg.max_time).await?;
             Ok(Measurement {
@@ -221,7 +269,7 @@ pub fn run(proto: Proto, w: Workload, cfg: &Config) -> io::Result<Outcome> {
             let shared = if proto == Proto::H1 {
                 None
             } else {
-                Some(connect(proto, addr).await?)
+                Some(connect(proto, addr, ctls.clone()).await?)
             };
             let t = Instant::now();
             let deadline = t + cfg.max_time * 3;
@@ -229,10 +277,11 @@ pub fn run(proto: Proto, w: Workload, cfg: &Config) -> io::Result<Outcome> {
             for _ in 0..100 {
                 let n = cfg.bulk100_stream_bytes;
                 let shared = shared.clone();
+                let ctls = ctls.clone();
                 set.spawn(async move {
                     let s = match shared {
                         Some(s) => s,
-                        None => connect(proto, addr).await?,
+                        None => connect(proto, addr, ctls.clone()).await?,
                     };
                     let got = fetch(&s, addr, n, deadline).await?;
                     Ok::<_, io::Error>((got, us_since(t)))
@@ -267,7 +316,7 @@ pub fn run(proto: Proto, w: Workload, cfg: &Config) -> io::Result<Outcome> {
             on_two_threads(server, move |addr| async move {
                 let mut senders = Vec::new();
                 for _ in 0..conns {
-                    senders.push(connect(proto, addr).await?);
+                    senders.push(connect(proto, addr, ctls.clone()).await?);
                 }
                 let left = Arc::new(AtomicUsize::new(cfg.rps_requests));
                 let t = Instant::now();
@@ -318,23 +367,25 @@ pub fn run(proto: Proto, w: Workload, cfg: &Config) -> io::Result<Outcome> {
                 })
             })?
         }
-        Workload::ConnectH2c => on_two_threads(server, move |addr| async move {
-            let t = Instant::now();
-            let deadline = t + cfg.max_time;
-            let mut lat = Vec::new();
-            while lat.len() < cfg.connects && Instant::now() < deadline {
-                let t1 = Instant::now();
-                let s = connect(proto, addr).await?;
-                fetch(&s, addr, 100, deadline + cfg.max_time).await?;
-                lat.push(us_since(t1));
-            }
-            Ok(Measurement {
-                value: lat.len() as f64 / t.elapsed().as_secs_f64(),
-                unit: "conn/s",
-                note: "connect + first response".into(),
-                latencies_us: lat,
-            })
-        })?,
+        Workload::ConnectH2c | Workload::ConnectTls => {
+            on_two_threads(server, move |addr| async move {
+                let t = Instant::now();
+                let deadline = t + cfg.max_time;
+                let mut lat = Vec::new();
+                while lat.len() < cfg.connects && Instant::now() < deadline {
+                    let t1 = Instant::now();
+                    let s = connect(proto, addr, ctls.clone()).await?;
+                    fetch(&s, addr, 100, deadline + cfg.max_time).await?;
+                    lat.push(us_since(t1));
+                }
+                Ok(Measurement {
+                    value: lat.len() as f64 / t.elapsed().as_secs_f64(),
+                    unit: "conn/s",
+                    note: "connect + first response".into(),
+                    latencies_us: lat,
+                })
+            })?
+        }
         _ => return Ok(Outcome::NotBuilt),
     };
     Ok(Outcome::Measured(m))

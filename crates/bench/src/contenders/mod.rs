@@ -5,6 +5,7 @@ pub mod h2mux;
 pub mod hyper_peers;
 pub mod raw_tcp;
 pub mod raw_tls;
+pub mod tonic_rpc;
 
 use crate::{Config, Contender, Measurement, Outcome, Workload};
 use std::future::Future;
@@ -16,15 +17,18 @@ pub fn run(w: Workload, c: Contender, cfg: &Config) -> io::Result<Outcome> {
     use Contender::*;
     use Workload::*;
     match (w, c) {
-        // RPC rows (tonic + h2mux) and pool rows come with their issues.
-        (RpcPerWorker | RpcShared1 | RpcShared2 | RpcShared4 | PoolGet | PoolBulk, _) => {
-            Ok(Outcome::NotBuilt)
+        // RPC rows: tonic now, h2mux with its RPC layer; pool rows come with the pool.
+        (RpcPerWorker | RpcShared1 | RpcShared2 | RpcShared4, Tonic) => tonic_rpc::run(w, cfg),
+        (RpcPerWorker | RpcShared1 | RpcShared2 | RpcShared4, H2mux) => Ok(Outcome::NotBuilt),
+        (RpcPerWorker | RpcShared1 | RpcShared2 | RpcShared4, _) => {
+            Ok(Outcome::NotApplicable("RPC rows compare tonic and h2mux"))
         }
+        (PoolGet | PoolBulk, _) => Ok(Outcome::NotBuilt),
         (_, Tonic) => Ok(Outcome::NotApplicable("tonic is for the RPC rows")),
         (_, RawTls) => raw_tls::run(w, cfg),
-        // TLS for the HTTP contenders (hyper over tokio-rustls) is not built yet.
-        (ConnectTls, _) => Ok(Outcome::NotBuilt),
         (_, H2mux) => h2mux::run(w, cfg),
+        (ConnectTls, RawTcp) => Ok(Outcome::NotApplicable("TLS row")),
+        (_, RawTcp) if cfg.tls => Ok(Outcome::NotApplicable("cleartext contender")),
         (_, RawTcp) => raw_tcp::run(w, cfg),
         (_, HyperH1) => hyper_peers::run(hyper_peers::Proto::H1, w, cfg),
         (_, H2Default) => hyper_peers::run(hyper_peers::Proto::H2Default, w, cfg),

@@ -13,13 +13,16 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{client::TlsStream, TlsAcceptor, TlsConnector};
 
-fn configs() -> io::Result<(Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>)> {
+/// A self-signed server config and a client config trusting it, both offering `alpn`.
+pub(crate) fn configs_with_alpn(
+    alpn: &[&[u8]],
+) -> io::Result<(Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>)> {
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
         .map_err(io::Error::other)?;
     let cert: CertificateDer<'static> = ck.cert.der().clone();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+    let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(io::Error::other)?
         .with_no_client_auth()
@@ -27,12 +30,18 @@ fn configs() -> io::Result<(Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>
         .map_err(io::Error::other)?;
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).map_err(io::Error::other)?;
-    let client = rustls::ClientConfig::builder_with_provider(provider)
+    let mut client = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(io::Error::other)?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    server.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    client.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok((Arc::new(server), Arc::new(client)))
+}
+
+fn configs() -> io::Result<(Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>)> {
+    configs_with_alpn(&[])
 }
 
 async fn serve(listener: TcpListener, cfg: Arc<rustls::ServerConfig>) {
@@ -48,7 +57,8 @@ async fn serve(listener: TcpListener, cfg: Arc<rustls::ServerConfig>) {
     }
 }
 
-async fn connect(
+/// TCP connect (TCP_NODELAY) and a TLS handshake for "localhost".
+pub(crate) async fn connect(
     addr: SocketAddr,
     cfg: Arc<rustls::ClientConfig>,
 ) -> io::Result<TlsStream<TcpStream>> {

@@ -25,6 +25,18 @@ pub fn preface_and_framing() -> Vec<Case> {
             },
         },
         Case {
+            id: "3.4/preface-not-followed-by-settings",
+            rfc: "RFC 9113 §3.4",
+            must: "The client connection preface (the string, then a SETTINGS frame) MUST be sent; clients and servers MUST treat an invalid connection preface as a connection error of type PROTOCOL_ERROR.",
+            setup: Setup::Raw,
+            run: |c| {
+                let mut bytes = PREFACE.to_vec();
+                bytes.extend(frame(kind::PING, 0, 0, b"notfirst"));
+                c.send_bytes(&bytes);
+                expect_connection_error(c, ErrorCode::PROTOCOL_ERROR)
+            },
+        },
+        Case {
             id: "3.4/server-preface-is-settings",
             rfc: "RFC 9113 §3.4",
             must: "The server connection preface consists of a potentially empty SETTINGS frame that MUST be the first frame the server sends in the HTTP/2 connection.",
@@ -354,6 +366,42 @@ pub fn frame_definitions() -> Vec<Case> {
             },
         ),
         case(
+            "6.5.2/largest-legal-values-accepted",
+            "RFC 9113 §6.5.2",
+            "SETTINGS_INITIAL_WINDOW_SIZE: values above 2^31-1 MUST be treated as an error; SETTINGS_MAX_FRAME_SIZE: the value MUST be between 2^14 and 2^24-1 inclusive (so the largest legal values MUST be accepted).",
+            |c| {
+                c.send(
+                    kind::SETTINGS,
+                    0,
+                    0,
+                    &settings_payload(&[(setting::INITIAL_WINDOW_SIZE, MAX_WINDOW), (setting::MAX_FRAME_SIZE, (1 << 24) - 1)]),
+                );
+                expect_settings_ack(c)
+            },
+        ),
+        case(
+            "6.2/headers-with-priority-accepted",
+            "RFC 9113 §5.3.2",
+            "Priority signals (the PRIORITY flag of HEADERS) are deprecated but MUST still be parsed: a request carrying one is answered normally.",
+            |c| {
+                let mut payload = vec![0, 0, 0, 0, 200];
+                payload.extend(c.request_block("GET", &[]));
+                c.send(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM | flag::PRIORITY, 1, &payload);
+                expect_response(c, 1)
+            },
+        ),
+        case(
+            "5.1/window-update-on-half-closed-remote-allowed",
+            "RFC 9113 §5.1",
+            "half-closed (remote): If an endpoint receives additional frames, other than WINDOW_UPDATE, PRIORITY, or RST_STREAM, for a stream that is in this state, it MUST respond with a stream error of type STREAM_CLOSED (so WINDOW_UPDATE is allowed).",
+            |c| {
+                c.open_stream(1, true);
+                c.send(kind::WINDOW_UPDATE, 0, 1, &1000u32.to_be_bytes());
+                c.send(kind::PRIORITY, 0, 1, &[0, 0, 0, 0, 16]);
+                expect_response(c, 1)
+            },
+        ),
+        case(
             "6.7/ping-acknowledged",
             "RFC 9113 §6.7",
             "Receivers of a PING frame that does not include an ACK flag MUST send a PING frame with the ACK flag set in response, with an identical frame payload.",
@@ -442,8 +490,11 @@ pub fn frame_definitions() -> Vec<Case> {
             setup: Setup::HandshakeWith(&[(setting::INITIAL_WINDOW_SIZE, 0)]),
             run: |c| {
                 c.open_stream(1, true);
-                c.send(kind::WINDOW_UPDATE, 0, 1, &MAX_WINDOW.to_be_bytes());
-                c.send(kind::WINDOW_UPDATE, 0, 1, &1u32.to_be_bytes());
+                // Both updates in one write, so the server sees them before it can finish
+                // the response with the window the first one opened.
+                let mut bytes = frame(kind::WINDOW_UPDATE, 0, 1, &MAX_WINDOW.to_be_bytes());
+                bytes.extend(frame(kind::WINDOW_UPDATE, 0, 1, &1u32.to_be_bytes()));
+                c.send_bytes(&bytes);
                 expect_stream_error(c, 1, &[ErrorCode::FLOW_CONTROL_ERROR])
             },
         },
@@ -487,8 +538,9 @@ pub fn frame_definitions() -> Vec<Case> {
             setup: Setup::HandshakeWith(&[(setting::INITIAL_WINDOW_SIZE, 0)]),
             run: |c| {
                 c.open_stream(1, true);
-                c.send(kind::WINDOW_UPDATE, 0, 1, &MAX_WINDOW.to_be_bytes());
-                c.send(kind::SETTINGS, 0, 0, &settings_payload(&[(setting::INITIAL_WINDOW_SIZE, 1)]));
+                let mut bytes = frame(kind::WINDOW_UPDATE, 0, 1, &MAX_WINDOW.to_be_bytes());
+                bytes.extend(frame(kind::SETTINGS, 0, 0, &settings_payload(&[(setting::INITIAL_WINDOW_SIZE, 1)])));
+                c.send_bytes(&bytes);
                 expect_connection_error(c, ErrorCode::FLOW_CONTROL_ERROR)
             },
         },

@@ -73,6 +73,42 @@ pub fn cases() -> Vec<Case> {
             |c| malformed(c, &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", AUTHORITY), ("te", "gzip")]),
         ),
         case(
+            "8.2.1/field-name-with-space",
+            "RFC 9113 §8.2.1",
+            "A field name MUST NOT contain characters in the ranges 0x00-0x20, 0x41-0x5a, or 0x7f-0xff (all ranges inclusive). (A request that breaks this is malformed.)",
+            |c| malformed(c, &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", AUTHORITY), ("x bad", "1")]),
+        ),
+        case(
+            "8.2.2/transfer-encoding",
+            "RFC 9113 §8.2.2",
+            "An endpoint MUST NOT generate an HTTP/2 message containing connection-specific header fields (Connection, Proxy-Connection, Keep-Alive, Transfer-Encoding, Upgrade). Any message containing connection-specific header fields MUST be treated as malformed.",
+            |c| malformed(c, &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", AUTHORITY), ("transfer-encoding", "chunked")]),
+        ),
+        case(
+            "8.2.2/upgrade",
+            "RFC 9113 §8.2.2",
+            "An endpoint MUST NOT generate an HTTP/2 message containing connection-specific header fields (Connection, Proxy-Connection, Keep-Alive, Transfer-Encoding, Upgrade). Any message containing connection-specific header fields MUST be treated as malformed.",
+            |c| malformed(c, &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", AUTHORITY), ("upgrade", "h2c")]),
+        ),
+        case(
+            "8.2.2/keep-alive",
+            "RFC 9113 §8.2.2",
+            "An endpoint MUST NOT generate an HTTP/2 message containing connection-specific header fields (Connection, Proxy-Connection, Keep-Alive, Transfer-Encoding, Upgrade). Any message containing connection-specific header fields MUST be treated as malformed.",
+            |c| malformed(c, &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", AUTHORITY), ("keep-alive", "timeout=5")]),
+        ),
+        case(
+            "8.5/connect-with-path",
+            "RFC 9113 §8.5",
+            "The \":scheme\" and \":path\" pseudo-header fields MUST be omitted (from a CONNECT request). A CONNECT request that does not conform to these restrictions is malformed.",
+            |c| malformed(c, &[(":method", "CONNECT"), (":authority", "example.com:443"), (":path", "/")]),
+        ),
+        case(
+            "8.5/connect-without-authority",
+            "RFC 9113 §8.5",
+            "The \":authority\" pseudo-header field contains the host and port to connect to. A CONNECT request that does not conform to these restrictions is malformed (and malformed requests MUST be treated as a stream error of type PROTOCOL_ERROR).",
+            |c| malformed(c, &[(":method", "CONNECT")]),
+        ),
+        case(
             "8.3/unknown-pseudo-header",
             "RFC 9113 §8.3",
             "Endpoints MUST treat a request or response that contains undefined or invalid pseudo-header fields as malformed.",

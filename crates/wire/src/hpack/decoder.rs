@@ -82,6 +82,12 @@ impl Reader<'_> {
 impl Decoder {
     /// `max_table_size`: our SETTINGS_HEADER_TABLE_SIZE; `max_header_list_size`: the cap on
     /// the decoded list (sum of name + value + 32 per field).
+    ///
+    /// The table starts at `max_table_size` without a size update. Until the peer has
+    /// acknowledged our SETTINGS its encoder assumes 4096 (RFC 9113 §6.5.2), so start with
+    /// [`DEFAULT_TABLE_SIZE`](super::DEFAULT_TABLE_SIZE) and call
+    /// [`Decoder::set_max_table_size`] on the acknowledgement — lowering it then makes the
+    /// peer's next block start with a size update, as §4.2 requires.
     pub fn new(max_table_size: u32, max_header_list_size: usize) -> Decoder {
         Decoder {
             table: DynamicTable::new(max_table_size as usize),

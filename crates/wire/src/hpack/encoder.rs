@@ -176,6 +176,8 @@ impl Encoder {
             HuffmanPolicy::Never => false,
             HuffmanPolicy::WhenShorter => coded_len < s.len(),
         };
+        // The octets plus a length of up to 5 octets (§5.1, 7-bit prefix).
+        dst.reserve(if use_huffman { coded_len } else { s.len() } + 6);
         if use_huffman {
             integer(dst, 0x80, 7, coded_len);
             huffman::encode(s, dst);

@@ -245,17 +245,23 @@ pub fn encoded_len(src: &[u8]) -> usize {
 
 /// Appends the Huffman coding of `src` to `dst`, padded with the high bits of EOS (ones).
 pub fn encode(src: &[u8], dst: &mut impl bytes::BufMut) {
+    // Codes accumulate in the low bits of `acc`; 32 bits go out at a time. Before a code is
+    // added fewer than 32 bits are pending and a code has at most 30: no overflow. Bits above
+    // the pending ones are stale and never written.
     let mut acc: u64 = 0;
     let mut bits: u32 = 0;
     for &b in src {
-        let (code, len) = HUFFMAN_CODES[b as usize];
+        let (code, len) = HUFFMAN_CODES[usize::from(b)];
         acc = (acc << len) | u64::from(code);
         bits += u32::from(len);
-        while bits >= 8 {
-            bits -= 8;
-            dst.put_u8((acc >> bits) as u8);
+        if bits >= 32 {
+            bits -= 32;
+            dst.put_u32((acc >> bits) as u32);
         }
-        acc &= (1u64 << bits) - 1;
+    }
+    while bits >= 8 {
+        bits -= 8;
+        dst.put_u8((acc >> bits) as u8);
     }
     if bits > 0 {
         let pad = 8 - bits;

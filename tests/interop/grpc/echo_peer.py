@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""A real gRPC peer (grpcio) for h2mux's interop tests, speaking proto/echo.proto.
+
+  echo_peer.py client HOST:PORT   call all four Echo methods on a server and check the answers:
+                                  deadlines, metadata (ASCII and -bin), an error status, gzip
+  echo_peer.py server [PORT]      serve Echo (prints "listening on 127.0.0.1:PORT"), so h2mux's
+                                  channel can call a real gRPC server
+
+Test conventions both echo servers (this one and h2mux's) follow: request metadata whose key
+starts with "x-" is echoed back as initial metadata; "x-h2mux-fail: CODE" makes the call fail
+with that status; "x-h2mux-delay-ms: N" delays the answer (for deadline tests).
+
+The stubs are generated from proto/echo.proto at start (grpc_tools.protoc) into a temp dir.
+Exit code 0 when every check passed; each failure is printed.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+from concurrent import futures
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROTO_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "..", "proto"))
+
+
+def load_stubs():
+    out = tempfile.mkdtemp(prefix="h2mux-echo-")
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO_DIR}", f"--python_out={out}",
+         f"--grpc_python_out={out}", os.path.join(PROTO_DIR, "echo.proto")],
+        check=True,
+    )
+    sys.path.insert(0, out)
+    import echo_pb2, echo_pb2_grpc  # noqa: E401
+    return echo_pb2, echo_pb2_grpc
+
+
+def run_client(target):
+    import grpc
+    pb, rpc = load_stubs()
+    failures = []
+
+    def check(name, cond, detail=""):
+        print(("ok   " if cond else "FAIL ") + name + (f": {detail}" if detail and not cond else ""))
+        if not cond:
+            failures.append(name)
+
+    with grpc.insecure_channel(target) as ch:
+        stub = rpc.EchoStub(ch)
+        md = [("x-h2mux-test", "ascii value"), ("x-blob-bin", b"\x00\x01\xfe\xff")]
+        r, call = stub.Unary.with_call(pb.EchoRequest(payload=b"hello", repeat=0), timeout=5, metadata=md)
+        check("unary echoes the payload", r.payload == b"hello" and r.index == 0, repr(r))
+        got = dict(call.initial_metadata())
+        check("unary echoes ascii metadata", got.get("x-h2mux-test") == "ascii value", repr(got))
+        check("unary echoes binary metadata", got.get("x-blob-bin") == b"\x00\x01\xfe\xff", repr(got))
+        replies = list(stub.ServerStream(pb.EchoRequest(payload=b"s", repeat=5), timeout=5))
+        check("server streaming sends repeat replies", [x.index for x in replies] == list(range(5)), repr(replies))
+        r = stub.ClientStream(iter([pb.EchoRequest(payload=p) for p in (b"a", b"bc", b"def")]), timeout=5)
+        check("client streaming concatenates", r.payload == b"abcdef", repr(r))
+        out = list(stub.Bidi(iter([pb.EchoRequest(payload=bytes([i])) for i in range(4)]), timeout=5))
+        check("bidi echoes each request in order", [(x.payload, x.index) for x in out] == [(bytes([i]), i) for i in range(4)], repr(out))
+        r = stub.Unary(pb.EchoRequest(payload=b"z" * 100_000), timeout=5, compression=grpc.Compression.Gzip)
+        check("gzip request and reply", r.payload == b"z" * 100_000)
+        try:
+            stub.Unary(pb.EchoRequest(payload=b"x"), timeout=5, metadata=[("x-h2mux-fail", "NOT_FOUND")])
+            check("error status reaches the client", False, "call succeeded")
+        except grpc.RpcError as e:
+            check("error status reaches the client", e.code() == grpc.StatusCode.NOT_FOUND, f"{e.code()} {e.details()}")
+        try:
+            stub.Unary(pb.EchoRequest(payload=b"x"), timeout=0.2, metadata=[("x-h2mux-delay-ms", "2000")])
+            check("deadline is enforced", False, "call succeeded")
+        except grpc.RpcError as e:
+            check("deadline is enforced", e.code() == grpc.StatusCode.DEADLINE_EXCEEDED, f"{e.code()}")
+    print(f"{len(failures)} failed")
+    return 1 if failures else 0
+
+
+def run_server(port):
+    import time
+    import grpc
+    pb, rpc = load_stubs()
+
+    def echo_metadata(context):
+        md = [(k, v) for k, v in context.invocation_metadata() if k.startswith("x-") and not k.startswith("x-h2mux-fail")]
+        context.send_initial_metadata(md)
+
+    def maybe_fail(context):
+        md = dict(context.invocation_metadata())
+        if "x-h2mux-delay-ms" in md:
+            time.sleep(int(md["x-h2mux-delay-ms"]) / 1000)
+        if "x-h2mux-fail" in md:
+            context.abort(getattr(grpc.StatusCode, md["x-h2mux-fail"]), "failure requested by the client")
+
+    class Echo(rpc.EchoServicer):
+        def Unary(self, req, context):
+            maybe_fail(context)
+            echo_metadata(context)
+            return pb.EchoReply(payload=req.payload, index=0)
+
+        def ServerStream(self, req, context):
+            maybe_fail(context)
+            for i in range(req.repeat):
+                yield pb.EchoReply(payload=req.payload, index=i)
+
+        def ClientStream(self, reqs, context):
+            maybe_fail(context)
+            return pb.EchoReply(payload=b"".join(r.payload for r in reqs), index=0)
+
+        def Bidi(self, reqs, context):
+            maybe_fail(context)
+            for i, r in enumerate(reqs):
+                yield pb.EchoReply(payload=r.payload, index=i)
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    rpc.add_EchoServicer_to_server(Echo(), server)
+    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    print(f"listening on 127.0.0.1:{bound}", flush=True)
+    server.wait_for_termination()
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "client":
+        sys.exit(run_client(sys.argv[2]))
+    if len(sys.argv) >= 2 and sys.argv[1] == "server":
+        sys.exit(run_server(int(sys.argv[2]) if len(sys.argv) > 2 else 0))
+    print(__doc__)
+    sys.exit(2)
