@@ -10,9 +10,10 @@ use crate::limits::{ClosedMemory, IdMap, RateWindow};
 use crate::state::State;
 use bytes::{Bytes, BytesMut};
 use h2mux_wire::frame::{
-    encode_header_block, kind, DataFrame, ErrorScope, Frame, FrameError, GoAwayFrame, HeadersFrame,
-    PingFrame, RstStreamFrame, Setting, SettingsFrame, WindowUpdateFrame, CLIENT_PREFACE,
-    DEFAULT_INITIAL_WINDOW_SIZE, MAX_WINDOW_SIZE,
+    encode_frame_header, encode_header_block, flags, kind, DataFrame, ErrorScope, Frame,
+    FrameError, FrameHeader, GoAwayFrame, HeadersFrame, PingFrame, RstStreamFrame, Setting,
+    SettingsFrame, WindowUpdateFrame, CLIENT_PREFACE, DEFAULT_INITIAL_WINDOW_SIZE,
+    MAX_MAX_FRAME_SIZE, MAX_WINDOW_SIZE, MIN_MAX_FRAME_SIZE,
 };
 use h2mux_wire::hpack::{self, HeaderField, HpackError};
 use h2mux_wire::{ErrorCode, FrameDecoder, StreamId};
@@ -2018,6 +2019,26 @@ fn encode_block(
     dst: &mut BytesMut,
 ) {
     enc.encode(fields.iter(), tmp);
-    let block = tmp.split().freeze();
-    encode_header_block(id, block, end_stream, max_frame_size, dst);
+    let max = max_frame_size.clamp(MIN_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE) as usize;
+    if tmp.len() <= max {
+        // The common case: one HEADERS frame, built in place; `tmp` keeps its capacity.
+        let mut f = flags::END_HEADERS;
+        if end_stream {
+            f |= flags::END_STREAM;
+        }
+        encode_frame_header(
+            &FrameHeader {
+                length: tmp.len() as u32,
+                kind: kind::HEADERS,
+                flags: f,
+                stream_id: id,
+            },
+            dst,
+        );
+        dst.extend_from_slice(tmp);
+        tmp.clear();
+    } else {
+        let block = tmp.split().freeze();
+        encode_header_block(id, block, end_stream, max_frame_size, dst);
+    }
 }

@@ -724,3 +724,73 @@ fn hundred_streams_progress_together() {
     p.run();
     assert_eq!(p.client.ended.len(), 100);
 }
+
+#[test]
+fn large_header_blocks_go_out_as_headers_plus_continuation() {
+    // §6.10 / §4.2: a header block larger than the peer's SETTINGS_MAX_FRAME_SIZE is split
+    // into HEADERS + CONTINUATION frames, reassembled at the other end.
+    let mut client = Config::default();
+    client.max_frame_size = 16_384;
+    let mut p = Pair::new(client, Config::default());
+    p.run();
+    let id = p.client.conn.open_stream(get("/"), true).unwrap();
+    p.run();
+    let big: &'static str = Box::leak("v".repeat(40_000).into_boxed_str());
+    let mut fields = status("200");
+    fields.push(h("x-large", big));
+    p.server
+        .conn
+        .send_headers(id, fields.clone(), true)
+        .unwrap();
+    p.run();
+    assert!(p.s2c.sent.frames[9] >= 2, "{:?}", p.s2c.sent.frames);
+    let got = p.client.take(|e| matches!(e, Event::Headers { .. }));
+    assert_eq!(
+        got,
+        Some(Event::Headers {
+            id,
+            fields,
+            end_stream: true
+        })
+    );
+}
+
+#[test]
+fn body_delivered_in_tiny_pieces_with_flow_control() {
+    // Partial frames at every byte boundary, with the windows cycling several times.
+    let mut cfg = Config::default();
+    cfg.initial_stream_window = 65_535;
+    cfg.initial_connection_window = 65_535;
+    cfg.max_frame_size = 16_384;
+    cfg.adaptive_window = false;
+    let mut p = Pair::new(cfg.clone(), cfg);
+    p.c2s.piece = Some(3);
+    p.s2c.piece = Some(1);
+    p.client.keep_data = false;
+    p.server.keep_data = false;
+    let id = p.client.conn.open_stream(post("/echo"), false).unwrap();
+    p.client
+        .conn
+        .send_data(id, Bytes::from(vec![9u8; 300_000]), true)
+        .unwrap();
+    p.run();
+    assert_eq!(p.server.received.get(&id), Some(&300_000));
+    p.server
+        .conn
+        .send_headers(id, status("200"), false)
+        .unwrap();
+    p.server
+        .conn
+        .send_data(id, Bytes::from(vec![8u8; 200_000]), false)
+        .unwrap();
+    p.server
+        .conn
+        .send_trailers(id, vec![h("x-done", "1")])
+        .unwrap();
+    p.run();
+    assert_eq!(p.client.received.get(&id), Some(&200_000));
+    assert!(p.client.ended.contains(&id));
+    assert!(p.client.error.is_none() && p.server.error.is_none());
+    assert_eq!(p.c2s.sent.window_updates_after_end, 0);
+    assert_eq!(p.s2c.sent.window_updates_after_end, 0);
+}
