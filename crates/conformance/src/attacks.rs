@@ -488,58 +488,50 @@ pub fn slowloris_preface(addr: SocketAddr, budget: &Budget) -> AttackReport {
     let Ok(mut c) = Conn::connect(addr, &addr.to_string(), Duration::from_millis(500)) else {
         return setup_failed("slowloris-preface");
     };
-    let mut frames = 0;
+    // Never write anything but the dribbled preface (no SETTINGS ACK either).
+    c.auto_ack_settings = false;
     let deadline = started + budget.max_time.max(Duration::from_secs(30));
+    let mut sent = 0u64;
     let mut reaction = Reaction::Nothing;
-    for byte in PREFACE.iter().cycle() {
-        if Instant::now() >= deadline {
-            break;
-        }
+    'dribble: for byte in PREFACE.iter() {
         if c.send_bounded(&[*byte], budget.write_patience) != SendOutcome::Sent {
             reaction = Reaction::Closed;
             break;
         }
-        frames += 1;
-        match c.read_frame_until(Instant::now() + Duration::from_millis(500)) {
-            Observed::Frame(f) if f.kind == kind::GOAWAY => {
-                reaction = Reaction::Goaway(f.error_code().unwrap_or(ErrorCode::NO_ERROR));
-                break;
+        sent += 1;
+        // Wait 500 ms, watching for the server giving up on us.
+        let pause = Instant::now() + Duration::from_millis(500);
+        loop {
+            match c.read_frame_until(pause) {
+                Observed::Frame(f) if f.kind == kind::GOAWAY => {
+                    reaction = Reaction::Goaway(f.error_code().unwrap_or(ErrorCode::NO_ERROR));
+                    break 'dribble;
+                }
+                Observed::Closed => {
+                    reaction = Reaction::Closed;
+                    break 'dribble;
+                }
+                Observed::Frame(_) => {}
+                Observed::Timeout => break,
             }
-            Observed::Closed => {
-                reaction = Reaction::Closed;
-                break;
-            }
-            _ => {}
-        }
-        if frames as usize >= PREFACE.len() {
-            // The preface is complete; keep dribbling SETTINGS bytes instead.
-            break;
         }
     }
-    if reaction == Reaction::Nothing {
-        // Preface done slowly: now dribble nothing and wait for the handshake timeout.
-        reaction = match c.read_frame_until(deadline) {
-            Observed::Closed => Reaction::Closed,
+    // Preface done (slowly) and no SETTINGS: wait for the server's handshake timeout.
+    while reaction == Reaction::Nothing && Instant::now() < deadline {
+        match c.read_frame_until(deadline) {
             Observed::Frame(f) if f.kind == kind::GOAWAY => {
-                Reaction::Goaway(f.error_code().unwrap_or(ErrorCode::NO_ERROR))
+                reaction = Reaction::Goaway(f.error_code().unwrap_or(ErrorCode::NO_ERROR))
             }
-            _ => loop {
-                match c.read_frame_until(deadline) {
-                    Observed::Closed => break Reaction::Closed,
-                    Observed::Frame(f) if f.kind == kind::GOAWAY => {
-                        break Reaction::Goaway(f.error_code().unwrap_or(ErrorCode::NO_ERROR))
-                    }
-                    Observed::Frame(_) => {}
-                    Observed::Timeout => break Reaction::Nothing,
-                }
-            },
-        };
+            Observed::Closed => reaction = Reaction::Closed,
+            Observed::Frame(_) => {}
+            Observed::Timeout => break,
+        }
     }
     AttackReport {
         name: "slowloris-preface",
         reaction,
-        frames_sent: frames,
-        bytes_sent: frames,
+        frames_sent: sent,
+        bytes_sent: sent,
         elapsed: started.elapsed(),
     }
 }

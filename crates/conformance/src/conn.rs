@@ -181,6 +181,8 @@ pub struct Conn {
     pub peer: PeerSettings,
     /// The `:authority` sent in requests.
     pub authority: String,
+    /// Acknowledge the peer's SETTINGS automatically (off for attacks that must not write).
+    pub auto_ack_settings: bool,
     pings_sent: u64,
 }
 
@@ -195,6 +197,7 @@ impl Conn {
             timeout,
             peer: PeerSettings::default(),
             authority: authority.to_string(),
+            auto_ack_settings: true,
             pings_sent: 0,
         })
     }
@@ -317,7 +320,9 @@ impl Conn {
             if let Some(f) = self.pop_frame() {
                 if f.kind == kind::SETTINGS && f.flags & flag::ACK == 0 {
                     self.record_settings(&f.payload);
-                    self.send(kind::SETTINGS, flag::ACK, 0, &[]);
+                    if self.auto_ack_settings {
+                        self.send(kind::SETTINGS, flag::ACK, 0, &[]);
+                    }
                 }
                 return Observed::Frame(f);
             }

@@ -1,6 +1,19 @@
 //! # h2mux — HTTP/2 over tokio
 //!
-//! Not built yet: see README's status table.
+//! * [`conn`]: the driver — one task per connection owning the socket and the sans-I/O core
+//!   (`h2mux-proto`), stream handles talking to it through channels;
+//! * [`http`]: HTTP requests and responses (`http` crate types) with streaming bodies, a
+//!   [`Server`] and a [`Client`] over cleartext HTTP/2 (h2c).
+//!
+//! Status: h2c only; TLS, the pool and RPC come next (see README).
 #![forbid(unsafe_code)]
+
+pub mod conn;
+pub mod error;
+pub mod http;
+
+pub use error::Error;
 pub use h2mux_proto as proto;
+pub use h2mux_proto::Config;
 pub use h2mux_wire as wire;
+pub use http::{Body, BodySender, Client, Server};

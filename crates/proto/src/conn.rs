@@ -770,6 +770,14 @@ impl Connection {
             if self.closed.was_reset(id) || self.ignored_after_goaway(id) {
                 return Ok(());
             }
+            // §5.1.1: a peer id below its highest that it never used is not a closed stream
+            // but an attempt to open a new one out of order: "The identifier of a newly
+            // established stream MUST be numerically greater than all streams that the
+            // initiating endpoint has opened" (PROTOCOL_ERROR). Ids we remember as used and
+            // closed get STREAM_CLOSED (§5.1); ids older than that memory count as unused.
+            if !self.is_local_id(id) && !self.closed.contains(id) {
+                return Err(ConnectionError::InvalidStreamId { id });
+            }
             return Err(ConnectionError::HeadersOnClosedStream { id });
         }
         if self.is_local_id(id) || self.role == Role::Client {

@@ -71,12 +71,26 @@ fn stream_ids_must_increase_and_have_client_parity() {
         r.feed(b),
         Err(ConnectionError::InvalidStreamId { .. })
     ));
-    // A lower id than one already opened refers to a closed stream: HEADERS there is a
-    // connection error STREAM_CLOSED (§5.1 closed).
+    // "The identifier of a newly established stream MUST be numerically greater than all
+    // streams that the initiating endpoint has opened": a never-used lower id is
+    // PROTOCOL_ERROR (found by the conformance suite against `h2mux serve`).
     let mut r = Raw::server(Config::default());
     let b = r.headers(5, &get("/"), true);
     r.feed(b).unwrap();
     let b = r.headers(3, &get("/"), true);
+    assert!(matches!(
+        r.feed(b),
+        Err(ConnectionError::InvalidStreamId { .. })
+    ));
+    // HEADERS again on a stream that was used and is closed: STREAM_CLOSED (§5.1 closed).
+    let mut r = Raw::server(Config::default());
+    let b = r.headers(1, &get("/"), true);
+    r.feed(b).unwrap();
+    while r.conn.poll_event().is_some() {}
+    let resp = vec![h2mux_proto::HeaderField::new(":status", "200")];
+    r.conn.send_headers(h2mux_wire::StreamId::new(1), resp, true).unwrap();
+    let _ = r.written();
+    let b = r.headers(1, &get("/"), true);
     assert_eq!(r.feed(b).unwrap_err().code(), ErrorCode::STREAM_CLOSED);
 }
 
