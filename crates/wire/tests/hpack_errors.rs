@@ -230,6 +230,30 @@ fn giant_huffman_literal_is_checked_but_not_materialised() {
     );
 }
 
+/// Past the cap, a literal that will not be indexed is skipped without being materialised,
+/// while an indexed one still enters the table (RFC 7541 §4.4 requires the table to follow
+/// the encoder's) and can be referenced by the next block.
+#[test]
+fn past_the_cap_indexed_literals_still_enter_the_table() {
+    let mut dec = Decoder::new(4096, 100);
+    // Literal without indexing, new name "a", value of 127 + 1 + (6 << 7) = 896 octets.
+    let mut block = vec![0x00, 0x01, b'a', 0x7f, 0x81, 0x06];
+    block.extend(std::iter::repeat_n(b'v', 896));
+    // Literal with incremental indexing, new name "b", value of 127 + 0x75 + (2 << 7) = 500.
+    block.extend([0x40, 0x01, b'b', 0x7f, 0xf5, 0x02]);
+    block.extend(std::iter::repeat_n(b'w', 500));
+    assert_eq!(
+        dec.decode(&block),
+        Err(HpackError::HeaderListTooLarge { limit: 100 })
+    );
+    assert_eq!(dec.table_size(), 1 + 500 + 32);
+    dec.set_max_header_list_size(1000);
+    assert_eq!(
+        dec.decode(&[0xbe]).unwrap(),
+        vec![HeaderField::new("b", "w".repeat(500))]
+    );
+}
+
 #[test]
 fn every_error_but_the_list_cap_is_a_compression_error() {
     assert_eq!(HpackError::ZeroIndex.code(), ErrorCode::COMPRESSION_ERROR);

@@ -143,9 +143,6 @@ impl Decoder {
         let mut list_size = 0usize;
         let mut too_large = false;
         let mut seen_field = false;
-        // A string longer than this can never be stored: not in the list (cap) and not in the
-        // table (an entry larger than the table empties it instead, §4.4).
-        let string_limit = self.max_header_list_size.max(self.max_table_size);
         if self.update_required && r.peek().is_some_and(|b| b & 0xe0 != 0x20) {
             return Err(HpackError::MissingTableSizeUpdate {
                 max: self.max_table_size,
@@ -179,6 +176,20 @@ impl Decoder {
                     _ if b & 0xc0 == 0x40 => (6, true, false),
                     _ if b & 0xf0 == 0x10 => (4, false, true),
                     _ => (4, false, false),
+                };
+                // A string longer than this can never be stored: not in the list (the room
+                // left under the cap; none once it is passed) and, for an indexed literal,
+                // not in the table either (an entry larger than the table empties it
+                // instead, §4.4). Such a string is skipped, never materialised.
+                let list_room = if too_large {
+                    0
+                } else {
+                    self.max_header_list_size.saturating_sub(list_size)
+                };
+                let string_limit = if index_it {
+                    list_room.max(self.table.max_size())
+                } else {
+                    list_room
                 };
                 let name_index = r.integer(prefix)?;
                 let name = if name_index == 0 {
