@@ -266,6 +266,11 @@ impl Server {
         Ok(Server { listener, config })
     }
 
+    /// Serves on an already bound listener.
+    pub fn from_listener(listener: TcpListener, config: Config) -> Server {
+        Server { listener, config }
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
         self.listener

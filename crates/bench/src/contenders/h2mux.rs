@@ -1,16 +1,202 @@
-//! The h2mux contender — THE place to plug the engine in once `crates/h2mux` has its client
-//! and server (issue 5).
-//!
-//! To fill in: a server function (accept on the given listener, serve `/bytes/N` as N bytes in
-//! 1 MiB writes and `/echo` echoing the POST body) and a client function per workload, run with
-//! [`super::on_two_threads`] exactly like [`super::hyper_peers`] does. Until then every row
-//! answers [`Outcome::NotBuilt`] and prints "not built" (JSON: `value: null`).
+//! The h2mux contender: h2mux's own server and client (crates/h2mux, cleartext h2c) on the
+//! same workloads and the same two-thread harness as the peers. The server serves
+//! `/bytes/N` as N bytes in 1 MiB chunks and `/echo` by streaming the body back.
+//! TLS rows are "not built" until the engine has TLS.
 
-use crate::{Config, Outcome, Workload};
+use super::{mib_per_s, on_two_threads, spread_note};
+use crate::{us_since, Config, Measurement, Outcome, Workload};
+use bytes::Bytes;
+use h2mux::{Body, Client, Server};
+use http::{Request, Response};
 use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+
+const CHUNK: usize = 1 << 20;
+
+async fn handle(req: Request<Body>) -> Response<Body> {
+    let path = req.uri().path();
+    if let Some(n) = path.strip_prefix("/bytes/") {
+        let n: u64 = n.parse().unwrap_or(0);
+        let (tx, body) = Body::channel(4);
+        tokio::spawn(async move {
+            let zeros = Bytes::from(vec![0u8; CHUNK]);
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(CHUNK as u64) as usize;
+                if tx.send(zeros.slice(..k)).await.is_err() {
+                    return;
+                }
+                left -= k as u64;
+            }
+        });
+        return Response::new(body);
+    }
+    // /echo: the request body back.
+    let (tx, body) = Body::channel(4);
+    let mut incoming = req.into_body();
+    tokio::spawn(async move {
+        while let Some(Ok(c)) = incoming.data().await {
+            if tx.send(c).await.is_err() {
+                return;
+            }
+        }
+    });
+    Response::new(body)
+}
+
+async fn serve(listener: TcpListener) {
+    let _ = Server::from_listener(listener, h2mux::Config::default())
+        .serve(handle)
+        .await;
+}
+
+async fn connect(addr: SocketAddr) -> io::Result<Client> {
+    Client::connect(&addr.to_string())
+        .await
+        .map_err(io::Error::other)
+}
+
+/// Downloads `/bytes/n`, stopping at `deadline`; returns bytes read.
+async fn fetch(c: &Client, n: u64, deadline: Instant) -> io::Result<u64> {
+    let req = Request::get(format!("/bytes/{n}"))
+        .body(Body::empty())
+        .map_err(io::Error::other)?;
+    let mut body = c.send(req).await.map_err(io::Error::other)?.into_body();
+    let mut got = 0u64;
+    while Instant::now() < deadline {
+        match body.data().await {
+            Some(Ok(d)) => {
+                got += d.len() as u64;
+                crate::count_received(d.len() as u64);
+            }
+            Some(Err(e)) => return Err(io::Error::other(e)),
+            None => break,
+        }
+    }
+    Ok(got)
+}
 
 /// Runs one repetition of workload `w` with h2mux on both sides.
 pub fn run(w: Workload, cfg: &Config) -> io::Result<Outcome> {
-    let _ = (w, cfg);
-    Ok(Outcome::NotBuilt)
+    if cfg.tls || w == Workload::ConnectTls {
+        return Ok(Outcome::NotBuilt);
+    }
+    let cfg = cfg.clone();
+    let m = match w {
+        Workload::Bulk1 => on_two_threads(serve, move |addr| async move {
+            let c = connect(addr).await?;
+            let t = Instant::now();
+            let got = fetch(&c, cfg.bulk1_bytes, t + cfg.max_time).await?;
+            Ok(Measurement {
+                value: mib_per_s(got, t.elapsed().as_secs_f64()),
+                unit: "MiB/s",
+                ..Default::default()
+            })
+        })?,
+        Workload::Bulk100 => on_two_threads(serve, move |addr| async move {
+            let c = connect(addr).await?;
+            let t = Instant::now();
+            let deadline = t + cfg.max_time * 3;
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..100 {
+                let c = c.clone();
+                let n = cfg.bulk100_stream_bytes;
+                set.spawn(async move {
+                    let got = fetch(&c, n, deadline).await?;
+                    Ok::<_, io::Error>((got, us_since(t)))
+                });
+            }
+            let (mut total, mut times) = (0, Vec::new());
+            while let Some(r) = set.join_next().await {
+                let (got, us) = r.map_err(io::Error::other)??;
+                total += got;
+                times.push(us);
+            }
+            Ok(Measurement {
+                value: mib_per_s(total, t.elapsed().as_secs_f64()),
+                unit: "MiB/s",
+                note: format!("1 conn; {}", spread_note(&times)),
+                latencies_us: times,
+            })
+        })?,
+        Workload::Rps1Conn | Workload::Rps4Conn => {
+            let conns = if w == Workload::Rps1Conn { 1 } else { 4 };
+            on_two_threads(serve, move |addr| async move {
+                let mut clients = Vec::new();
+                for _ in 0..conns {
+                    clients.push(connect(addr).await?);
+                }
+                let left = Arc::new(AtomicUsize::new(cfg.rps_requests));
+                let t = Instant::now();
+                let deadline = t + cfg.max_time;
+                let payload = Bytes::from(vec![7u8; 100]);
+                let mut set = tokio::task::JoinSet::new();
+                for i in 0..100 {
+                    let c = clients[i % conns].clone();
+                    let left = left.clone();
+                    let payload = payload.clone();
+                    set.spawn(async move {
+                        let mut lat = Vec::new();
+                        while Instant::now() < deadline
+                            && left
+                                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                                    n.checked_sub(1)
+                                })
+                                .is_ok()
+                        {
+                            let t1 = Instant::now();
+                            let req = Request::post("/echo")
+                                .body(Body::from(payload.clone()))
+                                .map_err(io::Error::other)?;
+                            let resp = c.send(req).await.map_err(io::Error::other)?;
+                            let body = resp
+                                .into_body()
+                                .collect(1 << 20)
+                                .await
+                                .map_err(io::Error::other)?;
+                            if body.len() != 100 {
+                                return Err(io::Error::other("echo: wrong body length"));
+                            }
+                            lat.push(us_since(t1));
+                        }
+                        Ok::<_, io::Error>(lat)
+                    });
+                }
+                let mut lat = Vec::new();
+                while let Some(r) = set.join_next().await {
+                    lat.extend(r.map_err(io::Error::other)??);
+                }
+                Ok(Measurement {
+                    value: lat.len() as f64 / t.elapsed().as_secs_f64(),
+                    unit: "req/s",
+                    note: format!("100 in flight on {conns} conn"),
+                    latencies_us: lat,
+                })
+            })?
+        }
+        Workload::ConnectH2c => on_two_threads(serve, move |addr| async move {
+            let t = Instant::now();
+            let deadline = t + cfg.max_time;
+            let mut lat = Vec::new();
+            while lat.len() < cfg.connects && Instant::now() < deadline {
+                let t1 = Instant::now();
+                let c = connect(addr).await?;
+                fetch(&c, 100, deadline + cfg.max_time).await?;
+                c.close();
+                lat.push(us_since(t1));
+            }
+            Ok(Measurement {
+                value: lat.len() as f64 / t.elapsed().as_secs_f64(),
+                unit: "conn/s",
+                note: "connect + first response".into(),
+                latencies_us: lat,
+            })
+        })?,
+        _ => return Ok(Outcome::NotBuilt),
+    };
+    Ok(Outcome::Measured(m))
 }
