@@ -1,13 +1,152 @@
-//! `h2mux get`. Not built yet: see README's status table.
+//! `h2mux get URL [-o FILE]`: fetch a URL over cleartext HTTP/2 (h2c, prior knowledge).
+//!
+//! Exit codes: 0 success (2xx), 1 the server answered a non-2xx status, 2 bad arguments,
+//! 3 connection or protocol failure, 4 cannot write the output file.
 
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
+
+use h2mux::{Body, Client};
+use http::Request;
 
 /// Arguments of `h2mux get`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// The URL, `http://host:port/path` (h2c; https is not built yet).
+    url: String,
+    /// Write the body to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
 
 /// Runs `h2mux get`.
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("h2mux get: not built yet (see README.md status table)");
-    ExitCode::from(2)
+pub fn run(args: Args) -> ExitCode {
+    let uri: http::Uri = match args.url.parse() {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("h2mux get: {:?} is not a URL: {e}", args.url);
+            return ExitCode::from(2);
+        }
+    };
+    if uri.scheme_str() != Some("http") {
+        eprintln!("h2mux get: only http:// (h2c) URLs are supported so far; TLS is not built yet");
+        return ExitCode::from(2);
+    }
+    let Some(authority) = uri.authority().map(|a| a.to_string()) else {
+        eprintln!("h2mux get: {:?} has no host", args.url);
+        return ExitCode::from(2);
+    };
+    let addr = if authority.contains(':') {
+        authority.clone()
+    } else {
+        format!("{authority}:80")
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("h2mux get: cannot start the runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    rt.block_on(fetch(addr, uri, args.output))
+}
+
+async fn fetch(addr: String, uri: http::Uri, output: Option<PathBuf>) -> ExitCode {
+    let client = match Client::connect(&addr).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("h2mux get: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let req = match Request::get(uri.clone()).body(Body::empty()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("h2mux get: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let resp = match client.send(req).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("h2mux get: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let status = resp.status();
+    let total = resp
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut out: Box<dyn Write> = match &output {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => {
+                eprintln!("h2mux get: cannot create {}: {e}", p.display());
+                return ExitCode::from(4);
+            }
+        },
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let bar = if output.is_some() && std::io::stderr().is_terminal() {
+        let b = match total {
+            Some(t) => indicatif::ProgressBar::new(t),
+            None => indicatif::ProgressBar::new_spinner(),
+        };
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let started = Instant::now();
+    let mut got = 0u64;
+    let mut body = resp.into_body();
+    while let Some(chunk) = body.data().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("h2mux get: after {got} bytes: {e}");
+                return ExitCode::from(3);
+            }
+        };
+        if let Err(e) = out.write_all(&chunk) {
+            eprintln!("h2mux get: cannot write: {e}");
+            return ExitCode::from(4);
+        }
+        got += chunk.len() as u64;
+        if let Some(b) = &bar {
+            b.set_position(got);
+        }
+    }
+    if let Err(e) = out.flush() {
+        eprintln!("h2mux get: cannot write: {e}");
+        return ExitCode::from(4);
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if output.is_some() {
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        eprintln!(
+            "{status}: {got} bytes in {secs:.3} s ({:.1} MiB/s)",
+            got as f64 / 1048576.0 / secs
+        );
+    }
+    client.close();
+    if status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("h2mux get: the server answered {status}");
+        ExitCode::from(1)
+    }
 }
