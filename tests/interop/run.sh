@@ -50,6 +50,20 @@ with httpx.Client(http1=False, http2=True, base_url=f"http://{addr}") as c:
     assert r.status_code == 200 and r.content == b"x" * 70000, r
 PY'
 
+# TLS: h2mux serve with an openssl-made certificate; curl --http2 over TLS (ALPN h2).
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 1 \
+  -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost" 2>/dev/null
+"$BIN" serve --listen 127.0.0.1:0 --cert "$work/cert.pem" --key "$work/key.pem" > "$work/tls.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do grep -q "listening on" "$work/tls.out" 2>/dev/null && break; sleep 0.1; done
+tport=$(sed -n 's/^listening on 127.0.0.1://p' "$work/tls.out" | head -1)
+check "curl --http2 over TLS: ALPN h2, 16 MiB body sha256" \
+  '[ "$(curl -sk --http2 https://localhost:$tport/bytes/16777216 | sha256sum | cut -d" " -f1)" = "$(head -c 16777216 /dev/zero | sha256sum | cut -d" " -f1)" ] && [ "$(curl -sk --http2 -o /dev/null -w "%{http_version}" https://localhost:$tport/)" = "2" ]'
+check "h2mux get https --insecure" \
+  '[ "$("$BIN" get -k https://localhost:$tport/bytes/100000 | wc -c)" = "100000" ]'
+check "h2mux get https without --insecure refuses a self-signed server" \
+  '! "$BIN" get https://localhost:$tport/ > /dev/null 2>&1'
+
 # h2mux get against nginx (h2c).
 mkdir -p "$work/www" && head -c 20000000 /dev/urandom > "$work/www/file.bin"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -1,4 +1,6 @@
-//! `h2mux get URL [-o FILE]`: fetch a URL over cleartext HTTP/2 (h2c, prior knowledge).
+//! `h2mux get URL [-o FILE] [--insecure]`: fetch a URL over HTTP/2 — `http://` as h2c with
+//! prior knowledge, `https://` over TLS (ALPN h2; certificates verified against the public
+//! web roots unless `--insecure`).
 //!
 //! Exit codes: 0 success (2xx), 1 the server answered a non-2xx status, 2 bad arguments,
 //! 3 connection or protocol failure, 4 cannot write the output file.
@@ -14,11 +16,14 @@ use http::Request;
 /// Arguments of `h2mux get`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The URL, `http://host:port/path` (h2c; https is not built yet).
+    /// The URL: `http://host:port/path` (h2c) or `https://host/path` (TLS).
     url: String,
     /// Write the body to FILE instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// https: do not verify the server certificate (self-signed test servers).
+    #[arg(long, short = 'k')]
+    insecure: bool,
 }
 
 /// Runs `h2mux get`.
@@ -30,18 +35,32 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if uri.scheme_str() != Some("http") {
-        eprintln!("h2mux get: only http:// (h2c) URLs are supported so far; TLS is not built yet");
-        return ExitCode::from(2);
-    }
+    let tls = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => {
+            eprintln!(
+                "h2mux get: {:?}: only http:// (h2c) and https:// URLs",
+                args.url
+            );
+            return ExitCode::from(2);
+        }
+    };
     let Some(authority) = uri.authority().map(|a| a.to_string()) else {
         eprintln!("h2mux get: {:?} has no host", args.url);
         return ExitCode::from(2);
     };
-    let addr = if authority.contains(':') {
-        authority.clone()
+    let _ = authority;
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_matches(|c| c == '[' || c == ']')
+        .to_string();
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
     } else {
-        format!("{authority}:80")
+        format!("{host}:{port}")
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -53,11 +72,31 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    rt.block_on(fetch(addr, uri, args.output))
+    let tls = tls.then_some((host, args.insecure));
+    rt.block_on(fetch(addr, uri, args.output, tls))
 }
 
-async fn fetch(addr: String, uri: http::Uri, output: Option<PathBuf>) -> ExitCode {
-    let client = match Client::connect(&addr).await {
+async fn fetch(
+    addr: String,
+    uri: http::Uri,
+    output: Option<PathBuf>,
+    tls: Option<(String, bool)>,
+) -> ExitCode {
+    let connected = match tls {
+        None => Client::connect(&addr).await,
+        Some((host, insecure)) => {
+            let cfg = if insecure {
+                h2mux::tls::client_config_insecure()
+            } else {
+                h2mux::tls::client_config()
+            };
+            match cfg {
+                Ok(cfg) => Client::connect_tls(&addr, &host, cfg, h2mux::Config::default()).await,
+                Err(e) => Err(e),
+            }
+        }
+    };
+    let client = match connected {
         Ok(c) => c,
         Err(e) => {
             eprintln!("h2mux get: {e}");

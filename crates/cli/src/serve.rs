@@ -1,6 +1,7 @@
-//! `h2mux serve`: an HTTP/2 server (h2c, prior knowledge) with a built-in page, `/bytes/N`
+//! `h2mux serve`: an HTTP/2 server (h2c with prior knowledge, or TLS with ALPN h2) with a built-in page, `/bytes/N`
 //! (N bytes streamed in 1 MiB chunks), `/echo` (the request body streamed back) and, with
-//! `--root DIR`, the files under DIR. Prints `listening on ADDR` once bound.
+//! `--root DIR`, the files under DIR; over TLS with `--cert/--key`. Prints
+//! `listening on ADDR` once bound.
 
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
@@ -18,6 +19,12 @@ pub struct Args {
     /// Serve the files under this directory (GET /path → DIR/path).
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+    /// Serve HTTP/2 over TLS with this PEM certificate chain (needs --key).
+    #[arg(long, value_name = "PEM", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The PEM private key of --cert.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    key: Option<PathBuf>,
 }
 
 const PAGE: &str = "<!doctype html><title>h2mux</title><h1>h2mux</h1>\
@@ -39,13 +46,22 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let server = match Server::bind(&args.listen, Config::default()).await {
+        let mut server = match Server::bind(&args.listen, Config::default()).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("h2mux serve: {e}");
                 return ExitCode::from(2);
             }
         };
+        if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+            match h2mux::tls::server_config_from_pem(cert, key) {
+                Ok(cfg) => server = server.with_tls(cfg),
+                Err(e) => {
+                    eprintln!("h2mux serve: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
         match server.local_addr() {
             Ok(addr) => println!("listening on {addr}"),
             Err(e) => {

@@ -34,6 +34,9 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// TLS failed: configuration, handshake, certificate or ALPN.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// An operation did not finish in time.
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),

@@ -254,7 +254,12 @@ async fn send_body(stream: &StreamSender, mut body: Body) -> Result<(), Error> {
 pub struct Server {
     listener: TcpListener,
     config: Config,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
+
+/// How long a TLS handshake may take before the connection is dropped (handshakes run
+/// concurrently, one task each, so a silent client holds only its own).
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Server {
     /// Binds `addr` (port 0: any free port).
@@ -263,12 +268,26 @@ impl Server {
             addr: addr.to_string(),
             reason: e.to_string(),
         })?;
-        Ok(Server { listener, config })
+        Ok(Server {
+            listener,
+            config,
+            tls: None,
+        })
     }
 
     /// Serves on an already bound listener.
     pub fn from_listener(listener: TcpListener, config: Config) -> Server {
-        Server { listener, config }
+        Server {
+            listener,
+            config,
+            tls: None,
+        }
+    }
+
+    /// Serves over TLS (ALPN h2 required) instead of h2c.
+    pub fn with_tls(mut self, tls: Arc<rustls::ServerConfig>) -> Server {
+        self.tls = Some(tls);
+        self
     }
 
     /// The bound address.
@@ -297,9 +316,26 @@ impl Server {
             let _ = sock.set_nodelay(true);
             let handler = handler.clone();
             let config = self.config.clone();
+            let tls = self.tls.clone();
             tokio::spawn(async move {
-                if let Some(sock) = reject_http1(sock).await {
-                    serve_connection(sock, config, handler).await;
+                match tls {
+                    Some(tls) => {
+                        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                        let Ok(Ok(stream)) =
+                            tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(sock))
+                                .await
+                        else {
+                            return;
+                        };
+                        if crate::tls::check_alpn(stream.get_ref().1.alpn_protocol()).is_ok() {
+                            serve_connection(stream, config, handler).await;
+                        }
+                    }
+                    None => {
+                        if let Some(sock) = reject_http1(sock).await {
+                            serve_connection(sock, config, handler).await;
+                        }
+                    }
                 }
             });
         }
@@ -344,8 +380,9 @@ async fn reject_http1(mut sock: TcpStream) -> Option<TcpStream> {
     }
 }
 
-async fn serve_connection<F, Fut>(sock: TcpStream, config: Config, handler: Arc<F>)
+async fn serve_connection<IO, F, Fut>(sock: IO, config: Config, handler: Arc<F>)
 where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     F: Fn(Request<Body>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
@@ -476,6 +513,34 @@ impl Client {
         Ok(Client {
             conn,
             authority: addr.to_string(),
+        })
+    }
+
+    /// Connects over TLS to `addr`, verifying the certificate for `server_name` with `tls`
+    /// (see [`crate::tls`]); the session must negotiate ALPN h2.
+    pub async fn connect_tls(
+        addr: &str,
+        server_name: &str,
+        tls: Arc<rustls::ClientConfig>,
+        config: Config,
+    ) -> Result<Client, Error> {
+        let sock = TcpStream::connect(addr).await.map_err(|e| Error::Connect {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })?;
+        let _ = sock.set_nodelay(true);
+        let name = rustls::pki_types::ServerName::try_from(server_name.to_string())
+            .map_err(|e| Error::Tls(format!("{server_name:?} is not a valid server name: {e}")))?;
+        let connector = tokio_rustls::TlsConnector::from(tls);
+        let stream = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, connector.connect(name, sock))
+            .await
+            .map_err(|_| Error::Timeout(TLS_HANDSHAKE_TIMEOUT))?
+            .map_err(|e| Error::Tls(format!("handshake with {addr} failed: {e}")))?;
+        crate::tls::check_alpn(stream.get_ref().1.alpn_protocol())?;
+        let (conn, _) = conn::spawn(stream, Role::Client, config);
+        Ok(Client {
+            conn,
+            authority: server_name.to_string(),
         })
     }
 

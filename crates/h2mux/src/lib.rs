@@ -5,12 +5,15 @@
 //! * [`http`]: HTTP requests and responses (`http` crate types) with streaming bodies, a
 //!   [`Server`] and a [`Client`] over cleartext HTTP/2 (h2c).
 //!
-//! Status: h2c only; TLS, the pool and RPC come next (see README).
+//! * [`tls`]: rustls configurations (ALPN h2; verified, private roots or insecure).
+//!
+//! Status: the pool and RPC come next (see README).
 #![forbid(unsafe_code)]
 
 pub mod conn;
 pub mod error;
 pub mod http;
+pub mod tls;
 
 pub use error::Error;
 pub use h2mux_proto as proto;
