@@ -1,7 +1,7 @@
 //! The h2mux contender: h2mux's own server and client (crates/h2mux, cleartext h2c) on the
 //! same workloads and the same two-thread harness as the peers. The server serves
 //! `/bytes/N` as N bytes in 1 MiB chunks and `/echo` by streaming the body back.
-//! TLS rows are "not built" until the engine has TLS.
+//! TLS rows (`--tls`, connect-tls) use the same rcgen certificate setup as the peers.
 
 use super::{mib_per_s, on_two_threads, spread_note};
 use crate::{us_since, Config, Measurement, Outcome, Workload};
@@ -48,16 +48,25 @@ async fn handle(req: Request<Body>) -> Response<Body> {
     Response::new(body)
 }
 
-async fn serve(listener: TcpListener) {
-    let _ = Server::from_listener(listener, h2mux::Config::default())
-        .serve(handle)
-        .await;
+type Tls = Option<(Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>)>;
+
+async fn serve(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
+    let mut server = Server::from_listener(listener, h2mux::Config::default());
+    if let Some(cfg) = tls {
+        server = server.with_tls(cfg);
+    }
+    let _ = server.serve(handle).await;
 }
 
-async fn connect(addr: SocketAddr) -> io::Result<Client> {
-    Client::connect(&addr.to_string())
-        .await
-        .map_err(io::Error::other)
+async fn connect(addr: SocketAddr, tls: &Option<Arc<rustls::ClientConfig>>) -> io::Result<Client> {
+    let r = match tls {
+        Some(cfg) => {
+            let config = h2mux::Config::default();
+            Client::connect_tls(&addr.to_string(), "localhost", cfg.clone(), config).await
+        }
+        None => Client::connect(&addr.to_string()).await,
+    };
+    r.map_err(io::Error::other)
 }
 
 /// Downloads `/bytes/n`, stopping at `deadline`; returns bytes read.
@@ -82,13 +91,17 @@ async fn fetch(c: &Client, n: u64, deadline: Instant) -> io::Result<u64> {
 
 /// Runs one repetition of workload `w` with h2mux on both sides.
 pub fn run(w: Workload, cfg: &Config) -> io::Result<Outcome> {
-    if cfg.tls || w == Workload::ConnectTls {
-        return Ok(Outcome::NotBuilt);
-    }
+    let tls: Tls = if cfg.tls || w == Workload::ConnectTls {
+        Some(super::raw_tls::configs_with_alpn(&[b"h2"])?)
+    } else {
+        None
+    };
+    let (stls, ctls) = (tls.as_ref().map(|t| t.0.clone()), tls.map(|t| t.1));
+    let serve = move |l| serve(l, stls);
     let cfg = cfg.clone();
     let m = match w {
         Workload::Bulk1 => on_two_threads(serve, move |addr| async move {
-            let c = connect(addr).await?;
+            let c = connect(addr, &ctls).await?;
             let t = Instant::now();
             let got = fetch(&c, cfg.bulk1_bytes, t + cfg.max_time).await?;
             Ok(Measurement {
@@ -98,7 +111,7 @@ pub fn run(w: Workload, cfg: &Config) -> io::Result<Outcome> {
             })
         })?,
         Workload::Bulk100 => on_two_threads(serve, move |addr| async move {
-            let c = connect(addr).await?;
+            let c = connect(addr, &ctls).await?;
             let t = Instant::now();
             let deadline = t + cfg.max_time * 3;
             let mut set = tokio::task::JoinSet::new();
@@ -128,7 +141,7 @@ pub fn run(w: Workload, cfg: &Config) -> io::Result<Outcome> {
             on_two_threads(serve, move |addr| async move {
                 let mut clients = Vec::new();
                 for _ in 0..conns {
-                    clients.push(connect(addr).await?);
+                    clients.push(connect(addr, &ctls).await?);
                 }
                 let left = Arc::new(AtomicUsize::new(cfg.rps_requests));
                 let t = Instant::now();
@@ -178,24 +191,26 @@ pub fn run(w: Workload, cfg: &Config) -> io::Result<Outcome> {
                 })
             })?
         }
-        Workload::ConnectH2c => on_two_threads(serve, move |addr| async move {
-            let t = Instant::now();
-            let deadline = t + cfg.max_time;
-            let mut lat = Vec::new();
-            while lat.len() < cfg.connects && Instant::now() < deadline {
-                let t1 = Instant::now();
-                let c = connect(addr).await?;
-                fetch(&c, 100, deadline + cfg.max_time).await?;
-                c.close();
-                lat.push(us_since(t1));
-            }
-            Ok(Measurement {
-                value: lat.len() as f64 / t.elapsed().as_secs_f64(),
-                unit: "conn/s",
-                note: "connect + first response".into(),
-                latencies_us: lat,
-            })
-        })?,
+        Workload::ConnectH2c | Workload::ConnectTls => {
+            on_two_threads(serve, move |addr| async move {
+                let t = Instant::now();
+                let deadline = t + cfg.max_time;
+                let mut lat = Vec::new();
+                while lat.len() < cfg.connects && Instant::now() < deadline {
+                    let t1 = Instant::now();
+                    let c = connect(addr, &ctls).await?;
+                    fetch(&c, 100, deadline + cfg.max_time).await?;
+                    c.close();
+                    lat.push(us_since(t1));
+                }
+                Ok(Measurement {
+                    value: lat.len() as f64 / t.elapsed().as_secs_f64(),
+                    unit: "conn/s",
+                    note: "connect + first response".into(),
+                    latencies_us: lat,
+                })
+            })?
+        }
         _ => return Ok(Outcome::NotBuilt),
     };
     Ok(Outcome::Measured(m))
