@@ -50,6 +50,9 @@ with httpx.Client(http1=False, http2=True, base_url=f"http://{addr}") as c:
     assert r.status_code == 200 and r.content == b"x" * 70000, r
 PY'
 
+check "grpcio client: all four Echo methods, metadata, gzip, status, deadline, health, UNIMPLEMENTED" \
+  'python3 tests/interop/grpc/echo_peer.py client-h2mux $addr > $work/grpc.log 2>&1 || { cat $work/grpc.log; false; }'
+
 # TLS: h2mux serve with an openssl-made certificate; curl --http2 over TLS (ALPN h2).
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 1 \
   -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost" 2>/dev/null

@@ -1,6 +1,7 @@
 //! `h2mux serve`: an HTTP/2 server (h2c with prior knowledge, or TLS with ALPN h2) with a built-in page, `/bytes/N`
 //! (N bytes streamed in 1 MiB chunks), `/echo` (the request body streamed back) and, with
-//! `--root DIR`, the files under DIR; over TLS with `--cert/--key`. Prints
+//! `--root DIR`, the files under DIR; gRPC requests (by content-type) go to the built-in
+//! `h2mux.echo.v1.Echo` and `grpc.health.v1.Health` services; over TLS with `--cert/--key`. Prints
 //! `listening on ADDR` once bound.
 
 use std::path::{Component, Path, PathBuf};
@@ -70,7 +71,20 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
         let root = args.root.map(std::sync::Arc::new);
-        let served = server.serve(move |req| handle(req, root.clone())).await;
+        let rpc = std::sync::Arc::new(h2mux_rpc::server::echo_service());
+        let served = server
+            .serve(move |req| {
+                let (root, rpc) = (root.clone(), rpc.clone());
+                async move {
+                    // gRPC (by content-type) goes to the echo and health services.
+                    if h2mux_rpc::server::RpcServer::is_grpc(&req) {
+                        rpc.handle(req).await
+                    } else {
+                        handle(req, root).await
+                    }
+                }
+            })
+            .await;
         match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

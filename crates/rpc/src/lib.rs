@@ -14,8 +14,11 @@
 //! * [`echo`]: the built-in echo service's messages (`proto/echo.proto`);
 //! * [`health`]: the standard `grpc.health.v1.Health/Check` messages.
 //!
-//! Status: these wire pieces are built and tested; the shared channel, the server and
-//! `h2mux rpc` come on top of the h2mux driver (issue 7).
+//! * [`server`]: a gRPC server on h2mux's HTTP server — all four call kinds, deadlines,
+//!   metadata, gzip, status trailers, trailers-only errors, panics as INTERNAL — with the
+//!   built-in echo and health services ([`server::echo_service`]).
+//!
+//! Status: the shared channel (client side) and `h2mux rpc` are not built yet (issue 7).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -26,6 +29,7 @@ pub mod health;
 pub mod message;
 pub mod metadata;
 mod pb;
+pub mod server;
 pub mod status;
 pub mod timeout;
 

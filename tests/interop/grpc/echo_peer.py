@@ -3,6 +3,7 @@
 
   echo_peer.py client HOST:PORT   call all four Echo methods on a server and check the answers:
                                   deadlines, metadata (ASCII and -bin), an error status, gzip
+  echo_peer.py client-h2mux H:P   the same plus h2mux serve's health service and UNIMPLEMENTED
   echo_peer.py server [PORT]      serve Echo (prints "listening on 127.0.0.1:PORT"), so h2mux's
                                   channel can call a real gRPC server
 
@@ -35,7 +36,7 @@ def load_stubs():
     return echo_pb2, echo_pb2_grpc
 
 
-def run_client(target):
+def run_client(target, h2mux_extras=False):
     import grpc
     pb, rpc = load_stubs()
     failures = []
@@ -71,6 +72,15 @@ def run_client(target):
             check("deadline is enforced", False, "call succeeded")
         except grpc.RpcError as e:
             check("deadline is enforced", e.code() == grpc.StatusCode.DEADLINE_EXCEEDED, f"{e.code()}")
+        if h2mux_extras:
+            raw = ch.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda b: b, response_deserializer=lambda b: b)
+            check("health check answers SERVING", raw(b"", timeout=5) == b"\x08\x01")
+            nope = ch.unary_unary("/h2mux.echo.v1.Echo/Nope", request_serializer=lambda b: b, response_deserializer=lambda b: b)
+            try:
+                nope(b"", timeout=5)
+                check("unknown method is UNIMPLEMENTED", False, "call succeeded")
+            except grpc.RpcError as e:
+                check("unknown method is UNIMPLEMENTED", e.code() == grpc.StatusCode.UNIMPLEMENTED, f"{e.code()}")
     print(f"{len(failures)} failed")
     return 1 if failures else 0
 
@@ -121,8 +131,8 @@ def run_server(port):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "client":
-        sys.exit(run_client(sys.argv[2]))
+    if len(sys.argv) >= 3 and sys.argv[1] in ("client", "client-h2mux"):
+        sys.exit(run_client(sys.argv[2], h2mux_extras=sys.argv[1] == "client-h2mux"))
     if len(sys.argv) >= 2 and sys.argv[1] == "server":
         sys.exit(run_server(int(sys.argv[2]) if len(sys.argv) > 2 else 0))
     print(__doc__)
