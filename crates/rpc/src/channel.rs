@@ -145,7 +145,9 @@ impl Channel {
 
     /// Closes every connection gracefully; later calls fail with UNAVAILABLE.
     pub fn close(&self) {
-        self.inner.state.store(State::Shutdown as u8, Ordering::Relaxed);
+        self.inner
+            .state
+            .store(State::Shutdown as u8, Ordering::Relaxed);
         if let Ok(mut conns) = self.inner.conns.write() {
             for c in conns.drain(..) {
                 c.client.close();
@@ -165,7 +167,11 @@ impl Channel {
             return Err(Status::new(Code::UNAVAILABLE, "channel is shut down"));
         }
         let (best, count) = {
-            let conns = self.inner.conns.read().map_err(|_| Status::new(Code::INTERNAL, "channel lock poisoned"))?;
+            let conns = self
+                .inner
+                .conns
+                .read()
+                .map_err(|_| Status::new(Code::INTERNAL, "channel lock poisoned"))?;
             let best = conns
                 .iter()
                 .filter(|c| !c.broken.load(Ordering::Relaxed))
@@ -174,7 +180,12 @@ impl Channel {
             (best, conns.len())
         };
         match best {
-            Some(c) if c.active.load(Ordering::Relaxed) == 0 || count >= self.inner.cfg.connections.max(1) => Ok(c),
+            Some(c)
+                if c.active.load(Ordering::Relaxed) == 0
+                    || count >= self.inner.cfg.connections.max(1) =>
+            {
+                Ok(c)
+            }
             other => match self.dial().await {
                 Ok(c) => Ok(c),
                 Err(e) => other.ok_or(e),
@@ -186,9 +197,15 @@ impl Channel {
         let _one_at_a_time = self.inner.dial.lock().await;
         // Someone else may have dialled while we waited.
         if let Ok(conns) = self.inner.conns.read() {
-            let healthy = conns.iter().filter(|c| !c.broken.load(Ordering::Relaxed)).count();
+            let healthy = conns
+                .iter()
+                .filter(|c| !c.broken.load(Ordering::Relaxed))
+                .count();
             if healthy >= self.inner.cfg.connections.max(1) {
-                if let Some(c) = conns.iter().min_by_key(|c| c.active.load(Ordering::Relaxed)) {
+                if let Some(c) = conns
+                    .iter()
+                    .min_by_key(|c| c.active.load(Ordering::Relaxed))
+                {
                     return Ok(c.clone());
                 }
             }
@@ -201,14 +218,20 @@ impl Channel {
         let cfg = &self.inner.cfg;
         let dialled = match &cfg.tls {
             None => Client::connect(&cfg.target).await,
-            Some((name, tls)) => Client::connect_tls(&cfg.target, name, tls.clone(), h2mux::Config::default()).await,
+            Some((name, tls)) => {
+                Client::connect_tls(&cfg.target, name, tls.clone(), h2mux::Config::default()).await
+            }
         };
         match dialled {
             Ok(client) => {
                 if let Ok(mut b) = self.inner.backoff.lock() {
                     *b = (0, None);
                 }
-                let conn = Arc::new(Conn { client, active: AtomicUsize::new(0), broken: AtomicBool::new(false) });
+                let conn = Arc::new(Conn {
+                    client,
+                    active: AtomicUsize::new(0),
+                    broken: AtomicBool::new(false),
+                });
                 if let Ok(mut conns) = self.inner.conns.write() {
                     conns.retain(|c| !c.broken.load(Ordering::Relaxed));
                     conns.push(conn.clone());
@@ -219,14 +242,26 @@ impl Channel {
             Err(e) => {
                 if let Ok(mut b) = self.inner.backoff.lock() {
                     let n = b.0.min(16);
-                    let base = cfg.initial_backoff.saturating_mul(1 << n).min(cfg.max_backoff);
+                    let base = cfg
+                        .initial_backoff
+                        .saturating_mul(1 << n)
+                        .min(cfg.max_backoff);
                     // Equal jitter from the clock's low bits (no RNG dependency needed).
-                    let jitter = f64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0) % 1000) / 1000.0;
+                    let jitter = f64::from(
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.subsec_nanos())
+                            .unwrap_or(0)
+                            % 1000,
+                    ) / 1000.0;
                     let delay = base / 2 + (base / 2).mul_f64(jitter);
                     *b = (b.0 + 1, Some(Instant::now() + delay));
                 }
                 self.set_state(State::TransientFailure);
-                Err(Status::new(Code::UNAVAILABLE, format!("cannot connect to {}: {e}", cfg.target)))
+                Err(Status::new(
+                    Code::UNAVAILABLE,
+                    format!("cannot connect to {}: {e}", cfg.target),
+                ))
             }
         }
     }
@@ -238,10 +273,18 @@ impl Channel {
         let deadline = opts.timeout.map(|t| tokio::time::Instant::now() + t);
         let mut req = Request::post(path);
         {
-            let h = req.headers_mut().ok_or_else(|| Status::new(Code::INTERNAL, "request builder"))?;
-            h.insert("content-type", HeaderValue::from_static(crate::CONTENT_TYPE));
+            let h = req
+                .headers_mut()
+                .ok_or_else(|| Status::new(Code::INTERNAL, "request builder"))?;
+            h.insert(
+                "content-type",
+                HeaderValue::from_static(crate::CONTENT_TYPE),
+            );
             h.insert("te", HeaderValue::from_static("trailers"));
-            h.insert("grpc-accept-encoding", HeaderValue::from_static(compression::ACCEPT_ENCODING));
+            h.insert(
+                "grpc-accept-encoding",
+                HeaderValue::from_static(compression::ACCEPT_ENCODING),
+            );
             if opts.gzip {
                 h.insert("grpc-encoding", HeaderValue::from_static("gzip"));
             }
@@ -251,13 +294,18 @@ impl Channel {
                 }
             }
             for (k, v) in opts.metadata.to_fields() {
-                if let (Ok(n), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_bytes(&v)) {
+                if let (Ok(n), Ok(v)) = (
+                    http::HeaderName::from_bytes(k.as_bytes()),
+                    HeaderValue::from_bytes(&v),
+                ) {
                     h.append(n, v);
                 }
             }
         }
         let (tx, body) = Body::channel(8);
-        let req = req.body(body).map_err(|e| Status::new(Code::INTERNAL, e.to_string()))?;
+        let req = req
+            .body(body)
+            .map_err(|e| Status::new(Code::INTERNAL, e.to_string()))?;
         conn.active.fetch_add(1, Ordering::Relaxed);
         let client = conn.client.clone();
         let response = tokio::spawn(async move { client.send(req).await });
@@ -269,7 +317,11 @@ impl Channel {
             buf: BytesMut::new(),
             decoder: None,
             deadline,
-            encoding: if opts.gzip { Encoding::Gzip } else { Encoding::Identity },
+            encoding: if opts.gzip {
+                Encoding::Gzip
+            } else {
+                Encoding::Identity
+            },
             max_receive: self.inner.cfg.max_receive_message_size,
             status: None,
             metadata: Metadata::new(),
@@ -277,20 +329,32 @@ impl Channel {
     }
 
     /// A unary call: one request message, one reply.
-    pub async fn unary(&self, path: &str, request: &[u8], opts: CallOptions) -> Result<Bytes, Status> {
+    pub async fn unary(
+        &self,
+        path: &str,
+        request: &[u8],
+        opts: CallOptions,
+    ) -> Result<Bytes, Status> {
         let mut call = self.start(path, opts).await?;
         call.send(request).await?;
         call.finish();
         let reply = match call.recv().await {
             Some(r) => r?,
-            None => return Err(call.status().unwrap_or_else(|| Status::new(Code::INTERNAL, "no reply message"))),
+            None => {
+                return Err(call
+                    .status()
+                    .unwrap_or_else(|| Status::new(Code::INTERNAL, "no reply message")))
+            }
         };
         match call.recv().await {
             None => match call.status() {
                 Some(s) if s.code != Code::OK => Err(s),
                 _ => Ok(reply),
             },
-            Some(Ok(_)) => Err(Status::new(Code::INTERNAL, "unary call returned more than one message")),
+            Some(Ok(_)) => Err(Status::new(
+                Code::INTERNAL,
+                "unary call returned more than one message",
+            )),
             Some(Err(s)) => Err(s),
         }
     }
@@ -323,10 +387,15 @@ impl Drop for OutgoingCall {
 impl OutgoingCall {
     /// Sends one request message.
     pub async fn send(&mut self, msg: &[u8]) -> Result<(), Status> {
-        let tx = self.tx.as_ref().ok_or_else(|| Status::new(Code::INTERNAL, "send after finish"))?;
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| Status::new(Code::INTERNAL, "send after finish"))?;
         let mut b = BytesMut::new();
         message::encode(msg, self.encoding, &mut b);
-        tx.send(b.freeze()).await.map_err(|_| Status::new(Code::UNAVAILABLE, "the call's stream is closed"))
+        tx.send(b.freeze())
+            .await
+            .map_err(|_| Status::new(Code::UNAVAILABLE, "the call's stream is closed"))
     }
 
     /// No more request messages.
@@ -379,7 +448,10 @@ impl OutgoingCall {
             let resp = match handle.await {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => {
-                    if matches!(e, h2mux::Error::ConnectionClosed | h2mux::Error::Protocol(_)) {
+                    if matches!(
+                        e,
+                        h2mux::Error::ConnectionClosed | h2mux::Error::Protocol(_)
+                    ) {
                         self.conn.broken.store(true, Ordering::Relaxed);
                     }
                     return self.fail(Status::new(Code::UNAVAILABLE, e.to_string()));
@@ -387,24 +459,35 @@ impl OutgoingCall {
                 Err(_) => return self.fail(Status::new(Code::CANCELLED, "call cancelled")),
             };
             if resp.status() != http::StatusCode::OK {
-                return self.fail(Status::new(Code::UNKNOWN, format!("HTTP status {}", resp.status())));
+                return self.fail(Status::new(
+                    Code::UNKNOWN,
+                    format!("HTTP status {}", resp.status()),
+                ));
             }
             let h = resp.headers();
             if let Some(st) = h.get("grpc-status") {
                 // Trailers-only response.
-                let s = Status::from_trailers(Some(st.as_bytes()), h.get("grpc-message").map(|v| v.as_bytes()));
+                let s = Status::from_trailers(
+                    Some(st.as_bytes()),
+                    h.get("grpc-message").map(|v| v.as_bytes()),
+                );
                 if s.code == Code::OK {
                     self.status = Some(s);
                     return None;
                 }
                 return self.fail(s);
             }
-            let enc = match h.get("grpc-encoding").map(|v| Encoding::parse(v.as_bytes())) {
+            let enc = match h
+                .get("grpc-encoding")
+                .map(|v| Encoding::parse(v.as_bytes()))
+            {
                 None => None,
                 Some(Ok(e)) => Some(e),
                 Some(Err(s)) => return self.fail(s),
             };
-            self.metadata = Metadata::from_fields(h.iter().map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes()))).unwrap_or_default();
+            self.metadata =
+                Metadata::from_fields(h.iter().map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes())))
+                    .unwrap_or_default();
             self.decoder = Some(MessageDecoder::new(self.max_receive, enc));
             self.body = Some(resp.into_body());
         }
@@ -422,7 +505,10 @@ impl OutgoingCall {
                 Some(Err(e)) => return self.fail(Status::new(Code::UNAVAILABLE, e.to_string())),
                 None => {
                     let t = body.trailers().cloned().unwrap_or_default();
-                    let s = Status::from_trailers(t.get("grpc-status").map(|v| v.as_bytes()), t.get("grpc-message").map(|v| v.as_bytes()));
+                    let s = Status::from_trailers(
+                        t.get("grpc-status").map(|v| v.as_bytes()),
+                        t.get("grpc-message").map(|v| v.as_bytes()),
+                    );
                     if s.code != Code::OK {
                         return self.fail(s);
                     }
