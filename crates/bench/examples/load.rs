@@ -36,13 +36,36 @@ fn main() {
     cfg.rps_requests = count as usize;
     cfg.connects = count as usize;
     cfg.tls = args.iter().any(|a| a == "--tls");
+    // Longest time without a received byte (bulk rows), to catch stalls.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut last, mut since, mut worst) = (0, std::time::Instant::now(), 0.0f64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(10));
+                let now = h2mux_bench::received_bytes();
+                if now != last {
+                    if last != 0 {
+                        worst = worst.max(since.elapsed().as_secs_f64());
+                    }
+                    last = now;
+                    since = std::time::Instant::now();
+                }
+            }
+            worst
+        })
+    };
     let cpu0 = h2mux_bench::cpu_seconds();
-    match contenders::run(w, c, &cfg) {
+    let result = contenders::run(w, c, &cfg);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let stall = watch.join().unwrap_or(0.0);
+    match result {
         Ok(Outcome::Measured(mut m)) => {
             let p50 = report::percentile(&mut m.latencies_us, 0.5);
             let p99 = report::percentile(&mut m.latencies_us, 0.99);
             println!(
-                "{} {} {:.1} {} p50 {:?} p99 {:?} cpu {:.2} s {}",
+                "{} {} {:.1} {} p50 {:?} p99 {:?} cpu {:.2} s stall {:.3} s {}",
                 w.name(),
                 c.name(),
                 m.value,
@@ -50,6 +73,7 @@ fn main() {
                 p50,
                 p99,
                 h2mux_bench::cpu_seconds() - cpu0,
+                stall,
                 m.note
             );
         }

@@ -13,6 +13,7 @@
 pub mod conn;
 pub mod error;
 pub mod http;
+mod read_buffer;
 pub mod tls;
 
 pub use error::Error;
