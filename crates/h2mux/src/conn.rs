@@ -340,6 +340,11 @@ impl ConnectionHandle {
         self.commands.is_closed()
     }
 
+    /// Resolves once the connection task has ended (socket closed, every stream gone).
+    pub async fn closed(&self) {
+        self.commands.closed().await
+    }
+
     /// The peer's SETTINGS_MAX_CONCURRENT_STREAMS as last received (`u32::MAX` until its
     /// SETTINGS arrive, as RFC 9113 §6.5.2 has it). Streams opened beyond it wait in the
     /// connection's queue.
