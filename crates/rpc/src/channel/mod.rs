@@ -627,11 +627,10 @@ impl Inner {
             {
                 let d = self.lock_dialer();
                 if d.failing && d.connecting == 0 && !wait_for_ready {
-                    return Err(unavailable(format!(
-                        "no connection to {}: {}",
-                        self.cfg.target,
-                        d.last_error.as_deref().unwrap_or("dial failed")
-                    )));
+                    return Err(unavailable(match &d.last_error {
+                        Some(e) => e.clone(),
+                        None => format!("no connection to {}", self.cfg.target),
+                    }));
                 }
             }
             match deadline {
