@@ -751,13 +751,11 @@ impl Driver {
                         let _ = slot.events.send(StreamEvent::Reset(cause));
                     }
                 }
-                Event::Writable { id } => {
-                    // The event may be older than the writer now parked (it is dispatched after
-                    // the commands of the same turn): wake only if there is room now.
-                    if self.conn.send_capacity(id).is_none_or(|c| c > 0) {
-                        if let Some(w) = self.streams.get_mut(&id).and_then(|s| s.writer.take()) {
-                            let _ = w.send(Ok(()));
-                        }
+                // The event may be older than the writer now parked (it is dispatched after
+                // the commands of the same turn): wake only if there is room now.
+                Event::Writable { id } if self.conn.send_capacity(id).is_none_or(|c| c > 0) => {
+                    if let Some(w) = self.streams.get_mut(&id).and_then(|s| s.writer.take()) {
+                        let _ = w.send(Ok(()));
                     }
                 }
                 Event::ConnectionError(e) => self.fail_all(Error::Protocol(e.to_string())),
