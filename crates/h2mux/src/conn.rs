@@ -23,6 +23,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -339,6 +340,16 @@ impl std::future::Future for SendTicket {
 #[derive(Clone, Debug)]
 pub struct ConnectionHandle {
     commands: mpsc::UnboundedSender<Command>,
+    info: Arc<ConnectionInfo>,
+}
+
+/// What the connection task publishes for handles to read without a round trip (for
+/// pickers such as the RPC channel): the peer's stream limit and whether new streams are
+/// still welcome.
+#[derive(Debug)]
+struct ConnectionInfo {
+    peer_max_concurrent_streams: AtomicU32,
+    going_away: AtomicBool,
 }
 
 impl ConnectionHandle {
@@ -375,6 +386,21 @@ impl ConnectionHandle {
     pub async fn closed(&self) {
         self.commands.closed().await
     }
+
+    /// The peer's SETTINGS_MAX_CONCURRENT_STREAMS as last received (`u32::MAX` until its
+    /// SETTINGS arrive, as RFC 9113 §6.5.2 has it). Streams opened beyond it wait in the
+    /// connection's queue.
+    pub fn peer_max_concurrent_streams(&self) -> u32 {
+        self.info
+            .peer_max_concurrent_streams
+            .load(Ordering::Relaxed)
+    }
+
+    /// Whether the connection takes no new streams any more: a GOAWAY was received or sent
+    /// (graceful shutdown), the connection failed, or its task has ended.
+    pub fn is_going_away(&self) -> bool {
+        self.info.going_away.load(Ordering::Relaxed) || self.is_closed()
+    }
 }
 
 struct StreamSlot {
@@ -400,10 +426,15 @@ where
 {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (accept_tx, accept_rx) = mpsc::unbounded_channel();
+    let info = Arc::new(ConnectionInfo {
+        peer_max_concurrent_streams: AtomicU32::new(u32::MAX),
+        going_away: AtomicBool::new(false),
+    });
     let handle = ConnectionHandle {
         commands: cmd_tx.clone(),
+        info: info.clone(),
     };
-    tokio::spawn(run(io, role, config, cmd_tx, cmd_rx, accept_tx));
+    tokio::spawn(run(io, role, config, cmd_tx, cmd_rx, accept_tx, info));
     (handle, accept_rx)
 }
 
@@ -415,6 +446,7 @@ struct Driver {
     pending: VecDeque<Bytes>,
     pending_bytes: usize,
     chunks: Vec<Bytes>,
+    info: Arc<ConnectionInfo>,
 }
 
 async fn run<IO>(
@@ -424,6 +456,7 @@ async fn run<IO>(
     cmd_tx: mpsc::UnboundedSender<Command>,
     mut cmd_rx: mpsc::UnboundedReceiver<Command>,
     accept: mpsc::UnboundedSender<StreamHandle>,
+    info: Arc<ConnectionInfo>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -437,6 +470,7 @@ async fn run<IO>(
         pending: VecDeque::new(),
         pending_bytes: 0,
         chunks: Vec::new(),
+        info,
     };
     let mut rbuf = BytesMut::with_capacity(READ_BUFFER);
     let mut read_open = true;
@@ -707,6 +741,7 @@ impl Driver {
                 }
             }
             Command::Shutdown => {
+                self.info.going_away.store(true, Ordering::Relaxed);
                 let _ = self.conn.graceful_shutdown(now);
             }
         }
@@ -758,7 +793,15 @@ impl Driver {
                         let _ = w.send(Ok(()));
                     }
                 }
-                Event::ConnectionError(e) => self.fail_all(Error::Protocol(e.to_string())),
+                Event::ConnectionError(e) => {
+                    self.info.going_away.store(true, Ordering::Relaxed);
+                    self.fail_all(Error::Protocol(e.to_string()))
+                }
+                Event::PeerSettings(s) => self
+                    .info
+                    .peer_max_concurrent_streams
+                    .store(s.max_concurrent_streams, Ordering::Relaxed),
+                Event::GoAway { .. } => self.info.going_away.store(true, Ordering::Relaxed),
                 _ => {}
             }
         }
@@ -773,6 +816,7 @@ impl Driver {
     }
 
     fn fail_all(&mut self, e: Error) {
+        self.info.going_away.store(true, Ordering::Relaxed);
         for (_, slot) in self.streams.drain() {
             if let Some(w) = slot.writer {
                 let _ = w.send(Err(e.clone()));

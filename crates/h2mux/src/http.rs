@@ -224,12 +224,36 @@ fn from_header_map(map: &HeaderMap, out: &mut Vec<HeaderField>) {
 }
 
 /// Sends `body` on `stream`, ending the stream (with trailers when the body has them).
+///
+/// A chunk is held back only while the next one (or the body's end) is already there, so
+/// that END_STREAM rides on the last DATA frame; when the body has nothing more ready the
+/// held chunk goes out at once. A streaming body whose writer waits for an answer to what
+/// it sent (a gRPC bidi call) must never have that chunk wait for the next one.
 async fn send_body(stream: &StreamSender, mut body: Body) -> Result<(), Error> {
     let mut prev: Option<Bytes> = None;
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk?;
-        if let Some(p) = prev.replace(chunk) {
-            stream.send_data(p, false).await?;
+    loop {
+        let next = if prev.is_some() {
+            // Poll once: `data` is cancel-safe (channel receives).
+            tokio::select! {
+                biased;
+                next = body.data() => Some(next),
+                () = std::future::ready(()) => None,
+            }
+        } else {
+            Some(body.data().await)
+        };
+        match next {
+            None => {
+                if let Some(p) = prev.take() {
+                    stream.send_data(p, false).await?;
+                }
+            }
+            Some(Some(chunk)) => {
+                if let Some(p) = prev.replace(chunk?) {
+                    stream.send_data(p, false).await?;
+                }
+            }
+            Some(None) => break,
         }
     }
     match body.trailers.take() {
@@ -628,5 +652,11 @@ impl Client {
     /// Starts a graceful shutdown of the connection.
     pub fn close(&self) {
         self.conn.shutdown();
+    }
+
+    /// The connection underneath: open raw streams, read its limits and health
+    /// ([`ConnectionHandle::is_going_away`], [`ConnectionHandle::peer_max_concurrent_streams`]).
+    pub fn connection(&self) -> &ConnectionHandle {
+        &self.conn
     }
 }
