@@ -224,6 +224,23 @@ impl StreamSender {
         .await
     }
 
+    /// Queues body data now, without waiting; the returned [`SendTicket`] resolves as
+    /// [`StreamSender::send_data`] does (once the connection can take more on this stream, or
+    /// with the error). Tickets resolve in the order the data was queued, so a writer may keep
+    /// several in flight (bounding their bytes itself) instead of waiting for each.
+    pub fn start_send_data(&self, data: Bytes, end_stream: bool) -> SendTicket {
+        let (reply, rx) = oneshot::channel();
+        // A closed connection drops the command, and with it `reply`: the ticket then resolves
+        // with `ConnectionClosed`.
+        let _ = self.inner.commands.send(Command::Data {
+            id: self.inner.id,
+            data,
+            end_stream,
+            reply,
+        });
+        SendTicket(rx)
+    }
+
     /// Sends trailers, ending the stream.
     pub async fn send_trailers(&self, headers: Vec<HeaderField>) -> Result<(), Error> {
         let id = self.inner.id;
@@ -249,11 +266,19 @@ impl StreamReceiver {
     /// The next event; `None` once the stream is over. Data consumed by the caller is given
     /// back to the peer's window when the next event is asked for.
     pub async fn recv(&mut self) -> Option<StreamEvent> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Poll form of [`StreamReceiver::recv`], for `AsyncRead` adapters.
+    pub fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<StreamEvent>> {
         self.release_pending();
         if self.finished {
-            return None;
+            return std::task::Poll::Ready(None);
         }
-        let ev = self.events.recv().await;
+        let ev = std::task::ready!(self.events.poll_recv(cx));
         match &ev {
             Some(StreamEvent::Data(d, end)) => {
                 self.unreleased += d.len();
@@ -270,7 +295,7 @@ impl StreamReceiver {
             }
             Some(StreamEvent::Headers(_, false)) => {}
         }
-        ev
+        std::task::Poll::Ready(ev)
     }
 
     fn release_pending(&mut self) {
@@ -292,6 +317,22 @@ impl Drop for StreamReceiver {
             .inner
             .commands
             .send(Command::Ignore { id: self.inner.id });
+    }
+}
+
+/// A send queued by [`StreamSender::start_send_data`]: resolves once the connection can take
+/// more data on the stream, or with the error that ended it.
+#[derive(Debug)]
+pub struct SendTicket(oneshot::Receiver<Result<(), Error>>);
+
+impl std::future::Future for SendTicket {
+    type Output = Result<(), Error>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::future::Future::poll(std::pin::Pin::new(&mut self.0), cx)
+            .map(|r| r.unwrap_or(Err(Error::ConnectionClosed)))
     }
 }
 
@@ -340,7 +381,8 @@ impl ConnectionHandle {
         self.commands.is_closed()
     }
 
-    /// Resolves once the connection task has ended (socket closed, every stream gone).
+    /// Resolves when the connection task has ended (socket closed or failed, GOAWAY drained,
+    /// keepalive timed out): the moment every stream of the connection is gone.
     pub async fn closed(&self) {
         self.commands.closed().await
     }
@@ -651,7 +693,14 @@ impl Driver {
                     }
                     let full = self.conn.send_capacity(id).is_some_and(|c| c == 0);
                     match self.streams.get_mut(&id) {
-                        Some(slot) if full => slot.writer = Some(reply),
+                        Some(slot) if full => {
+                            // An earlier writer still parked (several sends in flight, or a
+                            // cloned sender): its data is queued too, and the newest writer now
+                            // carries the back-pressure, so the earlier one is released.
+                            if let Some(earlier) = slot.writer.replace(reply) {
+                                let _ = earlier.send(Ok(()));
+                            }
+                        }
                         _ => {
                             let _ = reply.send(Ok(()));
                         }
@@ -737,7 +786,9 @@ impl Driver {
                         let _ = slot.events.send(StreamEvent::Reset(cause));
                     }
                 }
-                Event::Writable { id } => {
+                // The event may be older than the writer now parked (it is dispatched after
+                // the commands of the same turn): wake only if there is room now.
+                Event::Writable { id } if self.conn.send_capacity(id).is_none_or(|c| c > 0) => {
                     if let Some(w) = self.streams.get_mut(&id).and_then(|s| s.writer.take()) {
                         let _ = w.send(Ok(()));
                     }
