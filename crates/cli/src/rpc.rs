@@ -60,6 +60,10 @@ pub struct Args {
     /// https: do not verify the server certificate (self-signed test servers).
     #[arg(long, short = 'k')]
     insecure: bool,
+    /// Also print the replies' `grpc-encoding` (`reply-encoding gzip`) and the trailing
+    /// metadata (`trailer KEY: VALUE`).
+    #[arg(long, short = 'v')]
+    verbose: bool,
 }
 
 enum Kind {
@@ -90,14 +94,16 @@ fn parse_kind(m: &str) -> Result<Kind, String> {
 }
 
 fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if s.len() % 2 != 0 {
-        return Err(format!("{s:?} is not hex (odd length)"));
+    let digits: Vec<u8> = s
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| c.to_digit(16).map(|d| d as u8))
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("{s:?} is not hex"))?;
+    if !digits.len().is_multiple_of(2) {
+        return Err(format!("{s:?} is not hex (odd number of digits)"));
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("{s:?} is not hex")))
-        .collect()
+    Ok(digits.chunks(2).map(|p| p[0] << 4 | p[1]).collect())
 }
 
 fn show(b: &[u8]) -> String {
@@ -224,7 +230,7 @@ pub fn run(args: Args) -> ExitCode {
             eprintln!("h2mux rpc: {} ({})", e.message, args.url);
             return ExitCode::from(3);
         }
-        let status = call(&ch, &kind, messages, opts).await;
+        let status = call(&ch, &kind, messages, opts, args.verbose).await;
         ch.close();
         println!("status {status}");
         if status.code == Code::OK {
@@ -293,7 +299,13 @@ fn print_reply(kind: &Kind, n: usize, m: Bytes) -> Result<(), Status> {
 }
 
 /// Makes the call, printing metadata and replies; returns the final status.
-async fn call(ch: &Channel, kind: &Kind, messages: Vec<Bytes>, opts: CallOptions) -> Status {
+async fn call(
+    ch: &Channel,
+    kind: &Kind,
+    messages: Vec<Bytes>,
+    opts: CallOptions,
+    verbose: bool,
+) -> Status {
     let path = match kind {
         Kind::Unary => method::UNARY,
         Kind::ServerStream => method::SERVER_STREAM,
@@ -325,13 +337,9 @@ async fn call(ch: &Channel, kind: &Kind, messages: Vec<Bytes>, opts: CallOptions
     let mut n = 0;
     while let Some(m) = call.recv().await {
         if n == 0 {
-            for (k, v) in call.metadata().iter() {
-                let v = if k.ends_with("-bin") {
-                    v.iter().map(|x| format!("{x:02x}")).collect()
-                } else {
-                    show(v)
-                };
-                println!("metadata {k}: {v}");
+            print_metadata("metadata", call.metadata());
+            if verbose {
+                println!("reply-encoding {}", call.reply_encoding().as_str());
             }
         }
         match m {
@@ -344,6 +352,20 @@ async fn call(ch: &Channel, kind: &Kind, messages: Vec<Bytes>, opts: CallOptions
             Err(s) => return s,
         }
     }
+    if verbose {
+        print_metadata("trailer", call.trailers());
+    }
     call.status()
         .unwrap_or_else(|| Status::new(Code::INTERNAL, "no status"))
+}
+
+fn print_metadata(what: &str, md: &Metadata) {
+    for (k, v) in md.iter() {
+        let v = if k.ends_with("-bin") {
+            v.iter().map(|x| format!("{x:02x}")).collect()
+        } else {
+            show(v)
+        };
+        println!("{what} {k}: {v}");
+    }
 }

@@ -105,8 +105,11 @@ fn unary_and_streaming_calls_print_replies_and_status() {
         "metadata x-tag: t1\nreply 0: hi\nreply 1: hi\nreply 2: hi\nstatus OK\n"
     );
 
-    let o = rpc(&[&url, "ClientStream", "-p", "ab", "-p", "cd", "--gzip"]);
-    assert_eq!(stdout(&o), "reply 0: abcd\nstatus OK\n");
+    let o = rpc(&[&url, "ClientStream", "-p", "ab", "-p", "cd", "--gzip", "-v"]);
+    assert_eq!(
+        stdout(&o),
+        "reply-encoding gzip\nreply 0: abcd\nstatus OK\n"
+    );
     let o = rpc(&[&url, "Bidi", "-p", "x", "--count", "2"]);
     assert_eq!(stdout(&o), "reply 0: x\nreply 1: x\nstatus OK\n");
     let o = rpc(&[&url, "Health"]);
@@ -148,6 +151,10 @@ fn a_non_ok_status_or_no_server_exits_non_zero_with_a_clear_message() {
     );
 
     assert_eq!(rpc(&[&url, "Nope"]).status.code(), Some(2));
+    assert_eq!(
+        rpc(&[&url, "Unary", "--payload-hex", "aé0"]).status.code(),
+        Some(2)
+    );
     assert_eq!(rpc(&["ftp://x", "Unary"]).status.code(), Some(2));
 }
 
