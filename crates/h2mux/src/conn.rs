@@ -47,7 +47,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -56,7 +56,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use h2mux_proto::{Config, Connection, Event, HeaderField, ResetCause, Role, StreamId};
+use h2mux_proto::{Config, Connection, Event, HeaderField, IdHasher, ResetCause, Role, StreamId};
 use h2mux_wire::ErrorCode;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
@@ -732,25 +732,6 @@ where
 // ---------------------------------------------------------------------------------------
 // The connection task
 // ---------------------------------------------------------------------------------------
-
-/// Stream ids hash to themselves times a constant (they are not attacker-chosen in a way that
-/// matters: the map is bounded by SETTINGS_MAX_CONCURRENT_STREAMS).
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.0 = u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
 
 struct Slot {
     shared: Arc<StreamShared>,
