@@ -129,6 +129,27 @@ impl Body {
         }
     }
 
+    /// The whole content and the trailers, if the body is one buffer with trailers.
+    fn take_full_with_trailers(&mut self) -> Option<(Bytes, HeaderMap)> {
+        match &mut self.inner {
+            Inner::Full(_) | Inner::Empty if self.trailers.is_some() => {
+                let data = match &mut self.inner {
+                    Inner::Full(b) => b.take().unwrap_or_default(),
+                    _ => Bytes::new(),
+                };
+                self.trailers.take().map(|t| (data, t))
+            }
+            _ => None,
+        }
+    }
+
+    /// Ends this body with `trailers`, sent after its data (e.g. a complete gRPC response:
+    /// messages and status in one body, without a channel or a task).
+    pub fn with_trailers(mut self, trailers: HeaderMap) -> Body {
+        self.trailers = Some(trailers);
+        self
+    }
+
     fn is_empty_now(&self) -> bool {
         match &self.inner {
             Inner::Empty => true,
@@ -499,6 +520,19 @@ async fn send_response(tx: &StreamSender, resp: Response<Body>) -> Result<(), Er
         let data = tx.start_send_data(data, true);
         headers.await?;
         return data.await;
+    }
+    if let Some((data, trailers)) = body.take_full_with_trailers() {
+        // One buffer and trailers: all three go to the connection together.
+        let headers = tx.start_send_headers(fields, false);
+        let data = (!data.is_empty()).then(|| tx.start_send_data(data, false));
+        let mut fields = Vec::new();
+        from_header_map(&trailers, &mut fields);
+        let trailers = tx.start_send_trailers(fields);
+        headers.await?;
+        if let Some(d) = data {
+            d.await?;
+        }
+        return trailers.await;
     }
     tx.send_headers(fields, false).await?;
     send_body(tx, body).await
