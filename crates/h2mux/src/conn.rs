@@ -95,6 +95,10 @@ pub(crate) enum Command {
         id: StreamId,
     },
     Shutdown,
+    /// Ends the connection at once with GOAWAY(code) (e.g. a drain deadline passed).
+    Abort {
+        code: ErrorCode,
+    },
 }
 
 /// Shared by the two halves of a stream; when the last half goes, the connection forgets the
@@ -328,6 +332,18 @@ impl ConnectionHandle {
     pub fn is_closed(&self) -> bool {
         self.commands.is_closed()
     }
+
+    /// Ends the connection at once: GOAWAY with `code`, every stream fails. For a drain
+    /// deadline that has passed; [`ConnectionHandle::shutdown`] is the graceful way.
+    pub fn abort(&self, code: ErrorCode) {
+        let _ = self.commands.send(Command::Abort { code });
+    }
+
+    /// Resolves once the connection task has ended (after a shutdown has drained, an abort,
+    /// a failure, or the peer closing).
+    pub async fn closed(&self) {
+        self.commands.closed().await
+    }
 }
 
 struct StreamSlot {
@@ -368,7 +384,15 @@ struct Driver {
     pending: VecDeque<Bytes>,
     pending_bytes: usize,
     chunks: Vec<Bytes>,
+    /// The peer's GOAWAY with an error code, if any: what its closing the connection means.
+    peer_goaway: Option<Error>,
+    /// After an abort: when to drop the socket even if the GOAWAY could not be written (a
+    /// peer that stopped reading must not keep the task alive).
+    abort_at: Option<Instant>,
 }
+
+/// How long an aborted connection may still try to write its GOAWAY.
+const ABORT_GRACE: Duration = Duration::from_secs(1);
 
 async fn run<IO>(
     io: IO,
@@ -390,6 +414,8 @@ async fn run<IO>(
         pending: VecDeque::new(),
         pending_bytes: 0,
         chunks: Vec::new(),
+        peer_goaway: None,
+        abort_at: None,
     };
     let mut rbuf = BytesMut::with_capacity(READ_BUFFER);
     let mut read_open = true;
@@ -411,7 +437,8 @@ async fn run<IO>(
                 match r {
                     Ok(0) | Err(_) => {
                         read_open = false;
-                        d.fail_all(Error::ConnectionClosed);
+                        let e = d.peer_goaway.clone().unwrap_or(Error::ConnectionClosed);
+                        d.fail_all(e);
                         if d.pending.is_empty() {
                             break;
                         }
@@ -455,6 +482,7 @@ async fn run<IO>(
                 d.dispatch_events();
                 d.flush_core();
             }
+            _ = sleep_until(d.abort_at), if d.abort_at.is_some() => break,
         }
     }
     let _ = wr.shutdown().await;
@@ -655,6 +683,11 @@ impl Driver {
             Command::Shutdown => {
                 let _ = self.conn.graceful_shutdown(now);
             }
+            Command::Abort { code } => {
+                self.conn.abort(code);
+                self.fail_all(Error::ConnectionClosed);
+                self.abort_at = Some(Instant::now() + ABORT_GRACE);
+            }
         }
     }
 
@@ -691,10 +724,21 @@ impl Driver {
                 }
                 Event::Reset { id, cause } => {
                     if let Some(slot) = self.streams.remove(&id) {
+                        // Refused by a GOAWAY with an error code: that code is the reason.
+                        let refused_by = match (&cause, &self.peer_goaway) {
+                            (ResetCause::GoAway, Some(e)) => Some(e.clone()),
+                            _ => None,
+                        };
+                        let err = refused_by
+                            .clone()
+                            .unwrap_or_else(|| Error::from_reset(&cause));
                         if let Some(w) = slot.writer {
-                            let _ = w.send(Err(Error::StreamReset(format!("{cause:?}"))));
+                            let _ = w.send(Err(err));
                         }
-                        let _ = slot.events.send(StreamEvent::Reset(cause));
+                        let _ = slot.events.send(match refused_by {
+                            Some(e) => StreamEvent::ConnectionLost(e),
+                            None => StreamEvent::Reset(cause),
+                        });
                     }
                 }
                 Event::Writable { id } => {
@@ -702,7 +746,13 @@ impl Driver {
                         let _ = w.send(Ok(()));
                     }
                 }
-                Event::ConnectionError(e) => self.fail_all(Error::Protocol(e.to_string())),
+                Event::ConnectionError(e) => self.fail_all(Error::from_connection_error(&e)),
+                Event::GoAway {
+                    code, debug_data, ..
+                } if code != ErrorCode::NO_ERROR => {
+                    // Streams still open when the peer then closes fail with its reason.
+                    self.peer_goaway = Some(Error::peer_goaway(code, &debug_data));
+                }
                 _ => {}
             }
         }
