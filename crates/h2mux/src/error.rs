@@ -14,6 +14,14 @@ pub enum Error {
         /// The operating system's reason.
         reason: String,
     },
+    /// Listening failed (address in use, permission denied, not a local address).
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address to listen on.
+        addr: String,
+        /// The operating system's reason.
+        reason: String,
+    },
     /// The connection is closed (by the peer, by an I/O error, or after a GOAWAY).
     #[error("the HTTP/2 connection is closed")]
     ConnectionClosed,

@@ -539,7 +539,7 @@ const MAX_LINGERING_REFUSALS: usize = 256;
 impl Server {
     /// Binds `addr` (port 0: any free port).
     pub async fn bind(addr: &str, config: Config) -> Result<Server, Error> {
-        let listener = TcpListener::bind(addr).await.map_err(|e| Error::Connect {
+        let listener = TcpListener::bind(addr).await.map_err(|e| Error::Listen {
             addr: addr.to_string(),
             reason: e.to_string(),
         })?;

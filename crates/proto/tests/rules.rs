@@ -88,7 +88,9 @@ fn stream_ids_must_increase_and_have_client_parity() {
     r.feed(b).unwrap();
     while r.conn.poll_event().is_some() {}
     let resp = vec![h2mux_proto::HeaderField::new(":status", "200")];
-    r.conn.send_headers(h2mux_wire::StreamId::new(1), resp, true).unwrap();
+    r.conn
+        .send_headers(h2mux_wire::StreamId::new(1), resp, true)
+        .unwrap();
     let _ = r.written();
     let b = r.headers(1, &get("/"), true);
     assert_eq!(r.feed(b).unwrap_err().code(), ErrorCode::STREAM_CLOSED);
