@@ -718,6 +718,10 @@ impl Server {
     }
 }
 
+/// How long an idle connection told GOAWAY may take to answer the shutdown PING and finish
+/// what raced the GOAWAY before it is closed (Go's server waits 1 s as well).
+const IDLE_GOAWAY_GRACE: Duration = Duration::from_secs(1);
+
 /// How long past its drain deadline `serve` waits for connections to close by themselves.
 const ABORT_SLACK: Duration = Duration::from_secs(2);
 
@@ -888,10 +892,11 @@ async fn serve_connection<IO, F, Fut>(
                 }
             }
             _ = sleep_until_opt(idle_deadline), if idle_deadline.is_some() => {
-                // Idle: a graceful GOAWAY; a request racing it is still served (§6.8).
+                // Idle: a graceful GOAWAY; a request racing it is still served (§6.8). A
+                // peer that does not answer the shutdown PING is dropped after a moment.
                 conn.shutdown();
                 going_away = true;
-                abort_at = Some(Instant::now() + ctx.config.drain_timeout);
+                abort_at = Some(Instant::now() + IDLE_GOAWAY_GRACE.min(ctx.config.drain_timeout));
             }
             _ = sleep_until_opt(abort_at), if abort_at.is_some() => {
                 conn.abort(ErrorCode::NO_ERROR);

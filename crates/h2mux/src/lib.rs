@@ -25,8 +25,8 @@ pub use error::Error;
 pub use h2mux_proto as proto;
 pub use h2mux_proto::Config;
 pub use h2mux_wire as wire;
-pub use rustls;
 pub use http::{
     Body, BodySender, Client, ClientOptions, PeerInfo, Server, ServerHandle, ServerLimits,
     ServerStats, Timeouts,
 };
+pub use rustls;
