@@ -23,6 +23,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -227,6 +228,23 @@ impl StreamSender {
         .await
     }
 
+    /// Queues body data now, without waiting; the returned [`SendTicket`] resolves as
+    /// [`StreamSender::send_data`] does (once the connection can take more on this stream, or
+    /// with the error). Tickets resolve in the order the data was queued, so a writer may keep
+    /// several in flight (bounding their bytes itself) instead of waiting for each.
+    pub fn start_send_data(&self, data: Bytes, end_stream: bool) -> SendTicket {
+        let (reply, rx) = oneshot::channel();
+        // A closed connection drops the command, and with it `reply`: the ticket then resolves
+        // with `ConnectionClosed`.
+        let _ = self.inner.commands.send(Command::Data {
+            id: self.inner.id,
+            data,
+            end_stream,
+            reply,
+        });
+        SendTicket(rx)
+    }
+
     /// Sends trailers, ending the stream.
     pub async fn send_trailers(&self, headers: Vec<HeaderField>) -> Result<(), Error> {
         let id = self.inner.id;
@@ -252,11 +270,19 @@ impl StreamReceiver {
     /// The next event; `None` once the stream is over. Data consumed by the caller is given
     /// back to the peer's window when the next event is asked for.
     pub async fn recv(&mut self) -> Option<StreamEvent> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Poll form of [`StreamReceiver::recv`], for `AsyncRead` adapters.
+    pub fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<StreamEvent>> {
         self.release_pending();
         if self.finished {
-            return None;
+            return std::task::Poll::Ready(None);
         }
-        let ev = self.events.recv().await;
+        let ev = std::task::ready!(self.events.poll_recv(cx));
         match &ev {
             Some(StreamEvent::Data(d, end)) => {
                 self.unreleased += d.len();
@@ -273,7 +299,7 @@ impl StreamReceiver {
             }
             Some(StreamEvent::Headers(_, false)) => {}
         }
-        ev
+        std::task::Poll::Ready(ev)
     }
 
     fn release_pending(&mut self) {
@@ -298,10 +324,36 @@ impl Drop for StreamReceiver {
     }
 }
 
+/// A send queued by [`StreamSender::start_send_data`]: resolves once the connection can take
+/// more data on the stream, or with the error that ended it.
+#[derive(Debug)]
+pub struct SendTicket(oneshot::Receiver<Result<(), Error>>);
+
+impl std::future::Future for SendTicket {
+    type Output = Result<(), Error>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::future::Future::poll(std::pin::Pin::new(&mut self.0), cx)
+            .map(|r| r.unwrap_or(Err(Error::ConnectionClosed)))
+    }
+}
+
 /// A cloneable handle on a connection: open streams (client role), shut down.
 #[derive(Clone, Debug)]
 pub struct ConnectionHandle {
     commands: mpsc::UnboundedSender<Command>,
+    info: Arc<ConnectionInfo>,
+}
+
+/// What the connection task publishes for handles to read without a round trip (for
+/// pickers such as the RPC channel): the peer's stream limit and whether new streams are
+/// still welcome.
+#[derive(Debug)]
+struct ConnectionInfo {
+    peer_max_concurrent_streams: AtomicU32,
+    going_away: AtomicBool,
 }
 
 impl ConnectionHandle {
@@ -339,10 +391,25 @@ impl ConnectionHandle {
         let _ = self.commands.send(Command::Abort { code });
     }
 
-    /// Resolves once the connection task has ended (after a shutdown has drained, an abort,
-    /// a failure, or the peer closing).
+    /// Resolves when the connection task has ended (socket closed or failed, GOAWAY drained,
+    /// keepalive timed out): the moment every stream of the connection is gone.
     pub async fn closed(&self) {
         self.commands.closed().await
+    }
+
+    /// The peer's SETTINGS_MAX_CONCURRENT_STREAMS as last received (`u32::MAX` until its
+    /// SETTINGS arrive, as RFC 9113 §6.5.2 has it). Streams opened beyond it wait in the
+    /// connection's queue.
+    pub fn peer_max_concurrent_streams(&self) -> u32 {
+        self.info
+            .peer_max_concurrent_streams
+            .load(Ordering::Relaxed)
+    }
+
+    /// Whether the connection takes no new streams any more: a GOAWAY was received or sent
+    /// (graceful shutdown), the connection failed, or its task has ended.
+    pub fn is_going_away(&self) -> bool {
+        self.info.going_away.load(Ordering::Relaxed) || self.is_closed()
     }
 }
 
@@ -369,10 +436,15 @@ where
 {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (accept_tx, accept_rx) = mpsc::unbounded_channel();
+    let info = Arc::new(ConnectionInfo {
+        peer_max_concurrent_streams: AtomicU32::new(u32::MAX),
+        going_away: AtomicBool::new(false),
+    });
     let handle = ConnectionHandle {
         commands: cmd_tx.clone(),
+        info: info.clone(),
     };
-    tokio::spawn(run(io, role, config, cmd_tx, cmd_rx, accept_tx));
+    tokio::spawn(run(io, role, config, cmd_tx, cmd_rx, accept_tx, info));
     (handle, accept_rx)
 }
 
@@ -389,6 +461,7 @@ struct Driver {
     /// After an abort: when to drop the socket even if the GOAWAY could not be written (a
     /// peer that stopped reading must not keep the task alive).
     abort_at: Option<Instant>,
+    info: Arc<ConnectionInfo>,
 }
 
 /// How long an aborted connection may still try to write its GOAWAY.
@@ -401,6 +474,7 @@ async fn run<IO>(
     cmd_tx: mpsc::UnboundedSender<Command>,
     mut cmd_rx: mpsc::UnboundedReceiver<Command>,
     accept: mpsc::UnboundedSender<StreamHandle>,
+    info: Arc<ConnectionInfo>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -416,6 +490,7 @@ async fn run<IO>(
         chunks: Vec::new(),
         peer_goaway: None,
         abort_at: None,
+        info,
     };
     let mut rbuf = BytesMut::with_capacity(READ_BUFFER);
     let mut read_open = true;
@@ -640,7 +715,14 @@ impl Driver {
                     }
                     let full = self.conn.send_capacity(id).is_some_and(|c| c == 0);
                     match self.streams.get_mut(&id) {
-                        Some(slot) if full => slot.writer = Some(reply),
+                        Some(slot) if full => {
+                            // An earlier writer still parked (several sends in flight, or a
+                            // cloned sender): its data is queued too, and the newest writer now
+                            // carries the back-pressure, so the earlier one is released.
+                            if let Some(earlier) = slot.writer.replace(reply) {
+                                let _ = earlier.send(Ok(()));
+                            }
+                        }
                         _ => {
                             let _ = reply.send(Ok(()));
                         }
@@ -681,6 +763,7 @@ impl Driver {
                 }
             }
             Command::Shutdown => {
+                self.info.going_away.store(true, Ordering::Relaxed);
                 let _ = self.conn.graceful_shutdown(now);
             }
             Command::Abort { code } => {
@@ -741,17 +824,29 @@ impl Driver {
                         });
                     }
                 }
-                Event::Writable { id } => {
+                // The event may be older than the writer now parked (it is dispatched after
+                // the commands of the same turn): wake only if there is room now.
+                Event::Writable { id } if self.conn.send_capacity(id).is_none_or(|c| c > 0) => {
                     if let Some(w) = self.streams.get_mut(&id).and_then(|s| s.writer.take()) {
                         let _ = w.send(Ok(()));
                     }
                 }
-                Event::ConnectionError(e) => self.fail_all(Error::from_connection_error(&e)),
+                Event::ConnectionError(e) => {
+                    self.info.going_away.store(true, Ordering::Relaxed);
+                    self.fail_all(Error::from_connection_error(&e))
+                }
+                Event::PeerSettings(s) => self
+                    .info
+                    .peer_max_concurrent_streams
+                    .store(s.max_concurrent_streams, Ordering::Relaxed),
                 Event::GoAway {
                     code, debug_data, ..
-                } if code != ErrorCode::NO_ERROR => {
-                    // Streams still open when the peer then closes fail with its reason.
-                    self.peer_goaway = Some(Error::peer_goaway(code, &debug_data));
+                } => {
+                    self.info.going_away.store(true, Ordering::Relaxed);
+                    if code != ErrorCode::NO_ERROR {
+                        // Streams still open when the peer then closes fail with its reason.
+                        self.peer_goaway = Some(Error::peer_goaway(code, &debug_data));
+                    }
                 }
                 _ => {}
             }
@@ -767,6 +862,7 @@ impl Driver {
     }
 
     fn fail_all(&mut self, e: Error) {
+        self.info.going_away.store(true, Ordering::Relaxed);
         for (_, slot) in self.streams.drain() {
             if let Some(w) = slot.writer {
                 let _ = w.send(Err(e.clone()));

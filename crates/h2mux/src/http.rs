@@ -338,16 +338,40 @@ fn from_header_map(map: &HeaderMap, out: &mut Vec<HeaderField>) {
 
 /// Sends `body` on `stream`, ending the stream (with trailers when the body has them); a
 /// chunk the connection cannot take within `write_timeout` fails with [`Error::Timeout`].
+///
+/// A chunk is held back only while the next one (or the body's end) is already there, so
+/// that END_STREAM rides on the last DATA frame; when the body has nothing more ready the
+/// held chunk goes out at once. A streaming body whose writer waits for an answer to what
+/// it sent (a gRPC bidi call) must never have that chunk wait for the next one.
 async fn send_body(
     stream: &StreamSender,
     mut body: Body,
     write_timeout: Option<Duration>,
 ) -> Result<(), Error> {
     let mut prev: Option<Bytes> = None;
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk?;
-        if let Some(p) = prev.replace(chunk) {
-            send_data_within(stream, p, false, write_timeout).await?;
+    loop {
+        let next = if prev.is_some() {
+            // Poll once: `data` is cancel-safe (channel receives).
+            tokio::select! {
+                biased;
+                next = body.data() => Some(next),
+                () = std::future::ready(()) => None,
+            }
+        } else {
+            Some(body.data().await)
+        };
+        match next {
+            None => {
+                if let Some(p) = prev.take() {
+                    send_data_within(stream, p, false, write_timeout).await?;
+                }
+            }
+            Some(Some(chunk)) => {
+                if let Some(p) = prev.replace(chunk?) {
+                    send_data_within(stream, p, false, write_timeout).await?;
+                }
+            }
+            Some(None) => break,
         }
     }
     match body.trailers.take() {
@@ -1338,6 +1362,12 @@ impl Client {
     /// Resolves once the connection has ended (closed by either side or failed).
     pub async fn closed(&self) {
         self.conn.closed().await;
+    }
+
+    /// The connection underneath: open raw streams, read its limits and health
+    /// ([`ConnectionHandle::is_going_away`], [`ConnectionHandle::peer_max_concurrent_streams`]).
+    pub fn connection(&self) -> &ConnectionHandle {
+        &self.conn
     }
 }
 

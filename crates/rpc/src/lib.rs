@@ -18,10 +18,14 @@
 //!   metadata, gzip, status trailers, trailers-only errors, panics as INTERNAL — with the
 //!   built-in echo and health services ([`server::echo_service`]).
 //!
-//! Status: the shared channel (client side) and `h2mux rpc` are not built yet (issue 7).
+//! * [`channel`]: the shared channel — cloneable, least-loaded over N connections,
+//!   redial with backoff, observable connectivity — and calls of every kind.
+//!
+//! Status: `h2mux rpc` and the prost-codec tests are not built yet (issue 7).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod channel;
 pub mod codec;
 pub mod compression;
 pub mod echo;
