@@ -1283,7 +1283,9 @@ impl Client {
                     pump = None;
                     match r {
                         Ok(Ok(())) => continue,
-                        Ok(Err(e)) => return Err(e),
+                        // A reset or a lost connection, if already known, says more than
+                        // the body task's view of it.
+                        Ok(Err(e)) => return Err(explain(&mut rx, e).await),
                         Err(_) => return Err(Error::Command("the request body task failed".into())),
                     }
                 }
@@ -1332,7 +1334,17 @@ impl Client {
                     return Err(e);
                 }
                 Some(_) => continue,
-                None => return Err(Error::ConnectionClosed),
+                None => {
+                    // The stream went away under us: the body task reset it (its error says
+                    // why), or the connection is gone.
+                    return Err(match pump.take() {
+                        Some(p) => match tokio::time::timeout(Duration::from_secs(1), p).await {
+                            Ok(Ok(Err(e))) => e,
+                            _ => Error::ConnectionClosed,
+                        },
+                        None => Error::ConnectionClosed,
+                    });
+                }
             }
         }
     }
@@ -1372,6 +1384,21 @@ impl Client {
 }
 
 type Pump = tokio::task::JoinHandle<Result<(), Error>>;
+
+/// The error to report for a failed request body: the stream's reset or the connection's
+/// loss when that event is already queued, else the body task's own error.
+async fn explain(rx: &mut StreamReceiver, e: Error) -> Error {
+    let queued = tokio::select! {
+        biased;
+        ev = rx.recv() => ev,
+        () = std::future::ready(()) => None,
+    };
+    match queued {
+        Some(StreamEvent::Reset(cause)) => Error::from_reset(&cause),
+        Some(StreamEvent::ConnectionLost(lost)) => lost,
+        _ => e,
+    }
+}
 
 /// Waits for the request-body task (forever when there is none).
 async fn join_pump(pump: &mut Option<Pump>) -> Result<Result<(), Error>, tokio::task::JoinError> {
