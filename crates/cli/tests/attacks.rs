@@ -31,17 +31,12 @@ const MAX_SECONDS: u64 = 8;
 /// Largest growth of the server's resident memory during any attack.
 const RSS_BOUND_KIB: u64 = 64 * 1024;
 
-const SERVER_ARGS: &[&str] = &[
-    "--handshake-timeout",
-    "2",
-    "--send-timeout",
-    "2",
-    "--idle-timeout",
-    "3",
-    "--max-connections",
-    "1000",
-    "--max-connections-per-ip",
-    "200",
+const SERVER_ARGS: &[(&str, &str)] = &[
+    ("--handshake-timeout", "2"),
+    ("--send-timeout", "2"),
+    ("--idle-timeout", "3"),
+    ("--max-connections", "1000"),
+    ("--max-connections-per-ip", "200"),
 ];
 
 struct Serve {
@@ -56,10 +51,18 @@ impl Drop for Serve {
     }
 }
 
-fn serve(extra: &[&str]) -> Serve {
+/// `h2mux serve` with [`SERVER_ARGS`], `overrides` replacing flags of the same name.
+fn serve(overrides: &[(&str, &str)], extra: &[&str]) -> Serve {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    for (flag, value) in SERVER_ARGS {
+        let value = overrides
+            .iter()
+            .find(|(f, _)| f == flag)
+            .map_or(*value, |(_, v)| *v);
+        args.extend([*flag, value]);
+    }
     let mut child = Command::new(env!("CARGO_BIN_EXE_h2mux"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(SERVER_ARGS)
+        .args(args)
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -138,8 +141,12 @@ fn judge(name: &str, w: &Watched) -> Reaction {
 }
 
 fn run(name: &str) -> Reaction {
+    run_with(name, &[])
+}
+
+fn run_with(name: &str, overrides: &[(&str, &str)]) -> Reaction {
     let _serial = serial();
-    let s = serve(&[]);
+    let s = serve(overrides, &[]);
     let w = attacks::run_watched(s.child.id(), s.addr, attack_by_name(name), &budget());
     judge(name, &w)
 }
@@ -154,6 +161,7 @@ fn calm_or_throttled(r: &Reaction) -> bool {
     calm(r) || matches!(r, Reaction::Throttled | Reaction::Closed)
 }
 
+/// One test per attack: `run` it against a fresh server and check its reaction with `$ok`.
 macro_rules! attack_test {
     ($test:ident, $name:literal, $ok:expr, $why:literal) => {
         #[test]
@@ -280,7 +288,7 @@ fn slowloris_on_the_tls_handshake() {
     let _serial = serial();
     let dir = std::env::temp_dir().join(format!("h2mux-attack-tls-{}", std::process::id()));
     let (cert, key) = self_signed(&dir);
-    let s = serve(&["--cert", &cert, "--key", &key]);
+    let s = serve(&[], &["--cert", &cert, "--key", &key]);
     let addr = s.addr;
     // The well-behaved client speaks TLS: our blocking client, one GET at a time.
     let w = attacks::run_watched_with(
