@@ -14,9 +14,8 @@
 //! docs/LIMITS.md. The attacker connects from 127.0.0.2, so the per-address connection limit
 //! applies to it and not to the good client on 127.0.0.1.
 
-use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, SocketAddr};
-use std::process::{Child, Command, Stdio};
+use std::net::IpAddr;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use h2mux_conformance::attacks::{self, Budget, Reaction, Watched};
@@ -39,21 +38,11 @@ const SERVER_ARGS: &[(&str, &str)] = &[
     ("--max-connections-per-ip", "200"),
 ];
 
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod common;
 
 /// `h2mux serve` with [`SERVER_ARGS`], `overrides` replacing flags of the same name.
-fn serve(overrides: &[(&str, &str)], extra: &[&str]) -> Serve {
-    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+fn serve(overrides: &[(&str, &str)], extra: &[&str]) -> common::Serve {
+    let mut args = vec!["--listen", "127.0.0.1:0"];
     for (flag, value) in SERVER_ARGS {
         let value = overrides
             .iter()
@@ -61,23 +50,8 @@ fn serve(overrides: &[(&str, &str)], extra: &[&str]) -> Serve {
             .map_or(*value, |(_, v)| *v);
         args.extend([*flag, value]);
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_h2mux"))
-        .args(args)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start h2mux serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read the listening line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line from h2mux serve: {line:?}"));
-    Serve { child, addr }
+    args.extend(extra);
+    common::serve(&args, Stdio::inherit())
 }
 
 fn budget() -> Budget {

@@ -3,47 +3,20 @@
 //! for a refused connection, a TLS failure, a protocol error (with its code), a busy
 //! address and bad arguments.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn h2mux() -> Command {
     Command::new(env!("CARGO_BIN_EXE_h2mux"))
 }
 
-/// A running `h2mux serve`, killed when dropped.
-struct Serve {
-    child: Child,
-    addr: String,
-}
+mod common;
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(args: &[&str]) -> Serve {
-    let mut child = h2mux()
-        .arg("serve")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start h2mux serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    Serve { child, addr }
+fn serve(args: &[&str]) -> common::Serve {
+    common::serve(args, Stdio::piped())
 }
 
 /// Runs `h2mux ARGS` to completion (killed after 30 s).
@@ -237,7 +210,7 @@ fn get_reports_a_tls_failure_and_mutual_tls_works_end_to_end() {
         "--client-ca",
         &pki.path("ca.pem"),
     ]);
-    let port = s.addr.rsplit(':').next().unwrap();
+    let port = s.addr.port();
     let url = format!("https://localhost:{port}/bytes/100");
     // Not our CA: the public roots do not know it.
     let out = run(&["get", &url]);
@@ -264,7 +237,7 @@ fn get_reports_a_tls_failure_and_mutual_tls_works_end_to_end() {
 
 #[test]
 fn sigterm_drains_then_exits_zero() {
-    let mut s = serve(&["--addr", "127.0.0.1:0", "--drain-timeout", "5"]);
+    let mut s = serve(&["--addr", "127.0.0.1:0", "--drain-timeout", "30"]);
     // A 64 MiB download in progress when the signal comes must still complete.
     let url = format!("http://{}/bytes/67108864", s.addr);
     let mut get = h2mux()
@@ -283,7 +256,8 @@ fn sigterm_drains_then_exits_zero() {
         .success());
     let mut rest = Vec::new();
     get.stdout.as_mut().unwrap().read_to_end(&mut rest).unwrap();
-    assert!(get.wait().unwrap().success());
+    let got = get.wait_with_output().unwrap();
+    assert!(got.status.success(), "{}", stderr(&got));
     assert_eq!(rest.len() + 1, 64 << 20, "the download finished");
     let give_up = Instant::now() + Duration::from_secs(20);
     let status = loop {

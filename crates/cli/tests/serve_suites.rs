@@ -2,42 +2,14 @@
 //! is started on an ephemeral port and every case must pass (`N passed, N failed` is
 //! printed). The attacks have their own tests, one per attack (tests/attacks.rs).
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 
 use h2mux_conformance::{run, Options};
 
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
+mod common;
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve() -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_h2mux"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start h2mux serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the listening line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line from h2mux serve: {line:?}"));
-    Serve { child, addr }
+fn serve() -> common::Serve {
+    common::serve(&["--listen", "127.0.0.1:0"], Stdio::inherit())
 }
 
 #[test]

@@ -562,6 +562,28 @@ async fn run<IO>(
     }
     let _ = wr.shutdown().await;
     d.fail_all(Error::ConnectionClosed);
+    if read_open {
+        linger(&mut rd).await;
+    }
+}
+
+/// How long a closing connection keeps reading (and discarding) what the peer still sends.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Lingering close: after our FIN, read and discard until the peer closes too (at most
+/// [`LINGER`]). Closing at once while the peer still sends — WINDOW_UPDATEs for the response
+/// it is reading — makes the kernel answer with a TCP reset, and a reset makes the peer's
+/// kernel drop what it received but had not yet read: the tail of our last response.
+async fn linger<R: AsyncRead + Unpin>(rd: &mut R) {
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(n) = rd.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

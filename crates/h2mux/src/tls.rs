@@ -89,12 +89,7 @@ pub fn server_config_with_client_auth(
     client_roots: &[CertificateDer<'static>],
     auth: ClientAuth,
 ) -> Result<Arc<rustls::ServerConfig>, Error> {
-    let mut store = rustls::RootCertStore::empty();
-    for r in client_roots {
-        store
-            .add(r.clone())
-            .map_err(|e| tls_err("adding a client root certificate", e))?;
-    }
+    let store = root_store(client_roots)?;
     let mut verifier =
         rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider());
     if auth == ClientAuth::Optional {
@@ -136,16 +131,10 @@ pub fn client_config_with_identity(
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<Arc<rustls::ClientConfig>, Error> {
-    let mut store = rustls::RootCertStore::empty();
-    for r in roots {
-        store
-            .add(r.clone())
-            .map_err(|e| tls_err("adding a root certificate", e))?;
-    }
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_err("TLS versions", e))?
-        .with_root_certificates(store)
+        .with_root_certificates(root_store(roots)?)
         .with_client_auth_cert(certs, key)
         .map_err(|e| tls_err("client certificate and key", e))?;
     cfg.alpn_protocols = vec![ALPN_H2.to_vec()];
@@ -163,13 +152,18 @@ pub fn client_config() -> Result<Arc<rustls::ClientConfig>, Error> {
 pub fn client_config_with_roots(
     roots: &[CertificateDer<'static>],
 ) -> Result<Arc<rustls::ClientConfig>, Error> {
+    finish_client(root_store(roots)?)
+}
+
+/// A root store of `roots` (DER).
+fn root_store(roots: &[CertificateDer<'static>]) -> Result<rustls::RootCertStore, Error> {
     let mut store = rustls::RootCertStore::empty();
     for r in roots {
         store
             .add(r.clone())
             .map_err(|e| tls_err("adding a root certificate", e))?;
     }
-    finish_client(store)
+    Ok(store)
 }
 
 fn finish_client(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, Error> {

@@ -301,3 +301,40 @@ async fn requests_carry_the_peer_address() {
     assert!(std::str::from_utf8(&body).unwrap().contains("127.0.0.1"));
     assert_eq!(seen.load(Ordering::Relaxed), 1);
 }
+
+#[tokio::test]
+async fn a_closing_connection_lingers_so_the_peer_gets_no_reset() {
+    // Regression: the driver closed its socket while the peer was still sending (here PINGs;
+    // in the wild WINDOW_UPDATEs for a response it was reading), the kernel answered with a
+    // TCP reset, and the reset made the peer's kernel drop what it had received but not yet
+    // read — the tail of the last response (seen as truncated downloads after SIGTERM).
+    let limits = ServerLimits {
+        idle_timeout: Some(Duration::from_millis(200)),
+        ..ServerLimits::default()
+    };
+    let (addr, handle, _served) = start(Config::default(), limits).await;
+    let mut sock = TcpStream::connect(&addr).await.unwrap();
+    let mut hello = PREFACE.to_vec();
+    hello.extend_from_slice(&[0, 0, 0, 4, 1, 0, 0, 0, 0]); // SETTINGS ACK
+    sock.write_all(&hello).await.unwrap();
+    // Keep sending (and read nothing) well past the idle close (~1.2 s: 200 ms + 1 s for the
+    // unanswered shutdown PING).
+    let ping = [0u8, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+    let until = tokio::time::Instant::now() + Duration::from_millis(2500);
+    while tokio::time::Instant::now() < until {
+        let w = sock.write_all(&ping).await;
+        assert!(w.is_ok(), "the server reset the connection: {w:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sock.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    let r = tokio::time::timeout(GUARD, sock.read_to_end(&mut got))
+        .await
+        .unwrap();
+    assert!(r.is_ok(), "the close was a reset: {r:?}");
+    assert!(
+        got.windows(4).any(|w| w == [0, 0, 0, 0]) && got.len() > 9,
+        "everything the server sent was readable"
+    );
+    eventually("the connection is gone", || handle.stats().connections == 0).await;
+}
