@@ -199,6 +199,13 @@ impl Body {
         }
     }
 
+    /// Ends this body with `trailers`, sent after its data (e.g. a complete gRPC response:
+    /// messages and status in one body, without a channel or a task).
+    pub fn with_trailers(mut self, trailers: HeaderMap) -> Body {
+        self.trailers = Some(trailers);
+        self
+    }
+
     fn is_empty_now(&self) -> bool {
         match &self.inner {
             Inner::Empty => true,

@@ -21,12 +21,12 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use h2mux::Body;
+use h2mux::{Body, BodySender};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
-use tokio::sync::{mpsc, oneshot};
 
 use crate::compression::{self, Encoding};
 use crate::message::{self, MessageDecoder, DEFAULT_MAX_RECEIVE_SIZE};
@@ -52,9 +52,96 @@ pub struct Call {
 }
 
 struct Out {
-    head: Option<oneshot::Sender<Metadata>>,
-    tx: mpsc::Sender<Bytes>,
+    outbox: Arc<Outbox>,
     encoding: Encoding,
+}
+
+impl Drop for Out {
+    fn drop(&mut self) {
+        // The handler is done with its Call: the reader sees the end after what is queued.
+        self.outbox.with(|o| {
+            o.writer_done = true;
+            if let Some(w) = o.reader.take() {
+                w.wake();
+            }
+        });
+    }
+}
+
+/// Response messages a handler queued and not yet written, with its initial metadata: one
+/// small shared allocation per call instead of a channel pair. Bounded: a handler that
+/// runs ahead of a slow client waits in `send`.
+#[derive(Default)]
+struct Outbox(std::sync::Mutex<OutboxState>);
+
+#[derive(Default)]
+struct OutboxState {
+    /// Initial metadata, once the handler sent it (explicitly or with its first message).
+    head: Option<Metadata>,
+    queue: std::collections::VecDeque<Bytes>,
+    /// The Call is gone: nothing more will be queued.
+    writer_done: bool,
+    /// The response side is gone (client away): sends fail.
+    reader_gone: bool,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+}
+
+/// Messages queued before `send` waits for the writer to catch up.
+const OUTBOX_CAPACITY: usize = 8;
+
+impl Outbox {
+    fn with<T>(&self, f: impl FnOnce(&mut OutboxState) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Takes every queued message now.
+    fn drain(&self) -> Vec<Bytes> {
+        self.with(|o| {
+            if let Some(w) = o.writer.take() {
+                w.wake();
+            }
+            o.queue.drain(..).collect()
+        })
+    }
+
+    fn head_sent(&self) -> bool {
+        self.with(|o| o.head.is_some())
+    }
+
+    fn take_head(&self) -> Option<Metadata> {
+        self.with(|o| o.head.take())
+    }
+
+    /// The next message; `None` once the handler is done and the queue empty.
+    async fn recv(&self) -> Option<Bytes> {
+        std::future::poll_fn(|cx| {
+            self.with(|o| {
+                if let Some(m) = o.queue.pop_front() {
+                    if let Some(w) = o.writer.take() {
+                        w.wake();
+                    }
+                    return Poll::Ready(Some(m));
+                }
+                if o.writer_done {
+                    return Poll::Ready(None);
+                }
+                o.reader = Some(cx.waker().clone());
+                Poll::Pending
+            })
+        })
+        .await
+    }
+
+    fn close_reader(&self) {
+        self.with(|o| {
+            o.reader_gone = true;
+            o.queue.clear();
+            if let Some(w) = o.writer.take() {
+                w.wake();
+            }
+        });
+    }
 }
 
 impl Call {
@@ -93,21 +180,41 @@ impl Call {
     /// Sends the response headers with this initial metadata now (otherwise they go with the
     /// first message, or as a trailers-only response).
     pub fn send_metadata(&mut self, md: Metadata) {
-        if let Some(h) = self.out.head.take() {
-            let _ = h.send(md);
-        }
+        self.out.outbox.with(|o| {
+            if o.head.is_none() {
+                o.head = Some(md);
+            }
+        });
     }
 
     /// Sends one response message.
     pub async fn send(&mut self, msg: &[u8]) -> Result<(), Status> {
-        self.send_metadata(Metadata::new());
         let mut b = BytesMut::new();
         message::encode(msg, self.out.encoding, &mut b);
-        self.out
-            .tx
-            .send(b.freeze())
-            .await
-            .map_err(|_| Status::new(Code::CANCELLED, "the client went away"))
+        let mut msg = Some(b.freeze());
+        let outbox = &self.out.outbox;
+        std::future::poll_fn(|cx| {
+            outbox.with(|o| {
+                if o.reader_gone {
+                    return Poll::Ready(Err(Status::new(Code::CANCELLED, "the client went away")));
+                }
+                if o.queue.len() >= OUTBOX_CAPACITY {
+                    o.writer = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+                if o.head.is_none() {
+                    o.head = Some(Metadata::new());
+                }
+                if let Some(m) = msg.take() {
+                    o.queue.push_back(m);
+                }
+                if let Some(w) = o.reader.take() {
+                    w.wake();
+                }
+                Poll::Ready(Ok(()))
+            })
+        })
+        .await
     }
 }
 
@@ -169,7 +276,9 @@ impl RpcServer {
             *r.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
             return r;
         }
-        let headers = req.headers().clone();
+        let (parts, body) = req.into_parts();
+        let headers = &parts.headers;
+        let path = parts.uri.path();
         let mut metadata = match Metadata::from_fields(
             headers
                 .iter()
@@ -179,14 +288,14 @@ impl RpcServer {
             Err(e) => return trailers_only(&Status::new(Code::INTERNAL, e.to_string())),
         };
         for check in &self.interceptors {
-            if let Err(s) = check(req.uri().path(), &mut metadata) {
+            if let Err(s) = check(path, &mut metadata) {
                 return trailers_only(&s);
             }
         }
-        let Some(handler) = self.routes.get(req.uri().path()).cloned() else {
+        let Some(handler) = self.routes.get(path).cloned() else {
             return trailers_only(&Status::new(
                 Code::UNIMPLEMENTED,
-                format!("method {} is not implemented", req.uri().path()),
+                format!("method {path} is not implemented"),
             ));
         };
         let encoding = match headers.get("grpc-encoding") {
@@ -207,91 +316,180 @@ impl RpcServer {
         let deadline = headers
             .get("grpc-timeout")
             .and_then(|v| crate::timeout::parse(v.as_bytes()));
-        let (head_tx, head_rx) = oneshot::channel();
-        let (msg_tx, msg_rx) = mpsc::channel::<Bytes>(8);
+        let outbox = Arc::new(Outbox::default());
         let call = Call {
             metadata,
             timeout: deadline,
-            body: req.into_body(),
+            body,
             buf: BytesMut::new(),
             decoder: MessageDecoder::new(
                 self.max_receive.unwrap_or(DEFAULT_MAX_RECEIVE_SIZE),
                 encoding,
             ),
             out: Out {
-                head: Some(head_tx),
-                tx: msg_tx,
+                outbox: outbox.clone(),
                 encoding: reply_encoding,
             },
         };
-        // The handler runs on its own task: a panic becomes INTERNAL.
-        let task = tokio::spawn(handler(call));
-        let abort = task.abort_handle();
-        let outcome = async move {
-            let result = match deadline {
-                Some(d) => match tokio::time::timeout(d, task).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        // Stop the handler; its Call (and so the response stream) goes with it.
-                        abort.abort();
-                        return Status::new(
-                            Code::DEADLINE_EXCEEDED,
-                            format!("deadline of {d:?} exceeded"),
-                        );
-                    }
-                },
-                None => task.await,
-            };
-            match result {
-                Ok(Ok(())) => Status::ok(),
-                Ok(Err(s)) => s,
-                Err(_) => Status::new(Code::INTERNAL, "the handler panicked"),
-            }
-        };
-        respond(head_rx, msg_rx, outcome, reply_encoding).await
+        let handler_future = handler(call);
+        let deadline = deadline.map(|d| (tokio::time::Instant::now() + d, d));
+        serve_call(handler_future, outbox, deadline, reply_encoding).await
     }
 }
 
-/// Waits for the handler's first message or initial metadata (→ normal response whose body
-/// streams the messages and ends with status trailers) or its end (→ trailers-only).
-async fn respond(
-    head_rx: oneshot::Receiver<Metadata>,
-    mut msg_rx: mpsc::Receiver<Bytes>,
-    outcome: impl Future<Output = Status> + Send + 'static,
+/// Polls a future inside `catch_unwind`: a panicking handler becomes `Err` (→ INTERNAL)
+/// without a task of its own. The future is not polled again after it panicked.
+struct CatchUnwind<'a>(&'a mut BoxFuture);
+
+impl Future for CatchUnwind<'_> {
+    type Output = Status;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Status> {
+        let fut = &mut *self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(Ok(()))) => Poll::Ready(Status::ok()),
+            Ok(Poll::Ready(Err(s))) => Poll::Ready(s),
+            Err(_) => Poll::Ready(Status::new(Code::INTERNAL, "the handler panicked")),
+        }
+    }
+}
+
+fn deadline_status(d: Duration) -> Status {
+    Status::new(
+        Code::DEADLINE_EXCEEDED,
+        format!("deadline of {d:?} exceeded"),
+    )
+}
+
+/// How the first, inline part of a call ended.
+enum Phase {
+    /// The handler finished (or failed, panicked, ran out of time) with this status.
+    Done(Status),
+    /// The handler started its response and now waits (for the client or for time): the
+    /// rest streams from a task.
+    Streaming,
+}
+
+/// Runs a call. The handler is polled right here until it finishes — the common case for
+/// unary calls, answered with one complete body (messages + status trailers) or a
+/// trailers-only response, with no task, channel or copy beyond the messages — or until it
+/// has sent its response head and waits, when the call continues on a task that streams
+/// each message as it comes (server-streaming and bidi calls, slow handlers).
+async fn serve_call(
+    mut handler: BoxFuture,
+    outbox: Arc<Outbox>,
+    deadline: Option<(tokio::time::Instant, Duration)>,
     encoding: Encoding,
 ) -> Response<Body> {
-    let mut outcome = tokio::spawn(outcome);
-    let initial = tokio::select! {
-        biased;
-        md = head_rx => md.ok(),
-        st = &mut outcome => {
-            // Ended (or timed out) before sending anything.
-            return trailers_only(&st.unwrap_or_else(|_| Status::new(Code::INTERNAL, "call task failed")));
+    let inline = std::future::poll_fn(|cx| {
+        if let Poll::Ready(s) = Pin::new(&mut CatchUnwind(&mut handler)).poll(cx) {
+            return Poll::Ready(Phase::Done(s));
         }
-    };
-    let Some(initial) = initial else {
-        // The handler ended without sending anything: head_rx's sender is dropped.
-        let status = outcome
-            .await
-            .unwrap_or_else(|_| Status::new(Code::INTERNAL, "call task failed"));
-        return trailers_only(&status);
-    };
-    let (tx, body) = Body::channel(4);
-    tokio::spawn(async move {
-        let forward = async {
-            while let Some(m) = msg_rx.recv().await {
-                if tx.send(m).await.is_err() {
-                    return false;
-                }
-            }
-            true
-        };
-        let (ok, status) = tokio::join!(forward, outcome);
-        if ok {
-            let status = status.unwrap_or_else(|_| Status::new(Code::INTERNAL, "call task failed"));
-            let _ = tx.send_trailers(status_headers(&status)).await;
+        if outbox.head_sent() {
+            Poll::Ready(Phase::Streaming)
+        } else {
+            Poll::Pending
         }
     });
+    let phase = match deadline {
+        None => inline.await,
+        Some((at, d)) => tokio::time::timeout_at(at, inline)
+            .await
+            .unwrap_or_else(|_| Phase::Done(deadline_status(d))),
+    };
+    match phase {
+        Phase::Done(status) => {
+            // The handler (and its Call) is gone: whatever it sent is queued.
+            drop(handler);
+            let initial = outbox.take_head();
+            let mut messages = outbox.drain();
+            let all = match messages.len() {
+                0 => Bytes::new(),
+                1 => messages.pop().unwrap_or_default(),
+                _ => messages.concat().into(),
+            };
+            match initial {
+                None if all.is_empty() => trailers_only(&status),
+                initial => response(
+                    Body::from(all).with_trailers(status_headers(&status)),
+                    &initial.unwrap_or_default(),
+                    encoding,
+                ),
+            }
+        }
+        Phase::Streaming => {
+            let (tx, body) = Body::channel(4);
+            let initial = outbox.take_head().unwrap_or_default();
+            tokio::spawn(stream_rest(handler, outbox, tx, deadline));
+            response(body, &initial, encoding)
+        }
+    }
+}
+
+/// The streaming part of a call: forwards each message while the handler runs, then the
+/// status trailers. A client that went away cancels the handler (it is dropped).
+async fn stream_rest(
+    handler: BoxFuture,
+    outbox: Arc<Outbox>,
+    tx: BodySender,
+    deadline: Option<(tokio::time::Instant, Duration)>,
+) {
+    enum Step {
+        Finished(Status),
+        Message(Option<Bytes>),
+        Expired,
+    }
+    let mut handler = Some(handler);
+    let mut status: Option<Status> = None;
+    let expired = async {
+        match deadline {
+            Some((at, _)) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(expired);
+    let mut messages_open = true;
+    while handler.is_some() || messages_open {
+        let handler_running = handler.is_some();
+        let step = {
+            let running = async {
+                match handler.as_mut() {
+                    Some(h) => CatchUnwind(h).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                s = running, if handler_running => Step::Finished(s),
+                m = outbox.recv(), if messages_open => Step::Message(m),
+                () = &mut expired, if handler_running => Step::Expired,
+            }
+        };
+        match step {
+            Step::Finished(s) => {
+                status = Some(s);
+                handler = None; // its Call goes: the outbox ends after the queued messages
+            }
+            Step::Message(Some(m)) => {
+                if tx.send(m).await.is_err() {
+                    outbox.close_reader();
+                    return; // the client went away: the handler is dropped with us
+                }
+            }
+            Step::Message(None) => messages_open = false,
+            Step::Expired => {
+                status = deadline.map(|(_, d)| deadline_status(d));
+                handler = None;
+            }
+        }
+    }
+    let status =
+        status.unwrap_or_else(|| Status::new(Code::INTERNAL, "the handler ended without a status"));
+    let _ = tx.send_trailers(status_headers(&status)).await;
+}
+
+/// A response head with `body`: content-type, accepted and used encodings, initial
+/// metadata.
+fn response(body: Body, initial: &Metadata, encoding: Encoding) -> Response<Body> {
     let mut r = Response::new(body);
     let h = r.headers_mut();
     h.insert(
@@ -305,7 +503,7 @@ async fn respond(
     if encoding == Encoding::Gzip {
         h.insert("grpc-encoding", HeaderValue::from_static("gzip"));
     }
-    add_metadata(h, &initial);
+    add_metadata(h, initial);
     r
 }
 

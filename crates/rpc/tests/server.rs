@@ -282,3 +282,160 @@ async fn the_health_service_answers_check() {
     let (_, st) = call(&c, CHECK, &[], &[b.freeze()]).await;
     assert_eq!(st.code, Code::NOT_FOUND);
 }
+
+/// A channel to an `RpcServer` on a fresh port.
+async fn channel_to(rpc: RpcServer) -> h2mux_rpc::channel::Channel {
+    use h2mux_rpc::channel::{Channel, ChannelConfig};
+    let server = Server::bind("127.0.0.1:0", Config::default())
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap().to_string();
+    let rpc = std::sync::Arc::new(rpc);
+    tokio::spawn(server.serve(move |req| {
+        let rpc = rpc.clone();
+        async move { rpc.handle(req).await }
+    }));
+    Channel::new(ChannelConfig::new(&addr))
+}
+
+const GUARD: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn a_streaming_handler_delivers_each_message_before_it_ends() {
+    use h2mux_rpc::channel::CallOptions;
+    use std::sync::Mutex;
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let go = std::sync::Arc::new(Mutex::new(Some(go_rx)));
+    let rpc = RpcServer::new().route("/t.T/Two", move |mut call: h2mux_rpc::server::Call| {
+        let go = go.lock().unwrap().take();
+        async move {
+            call.send(b"first").await?;
+            // The second message waits until the client has seen the first.
+            if let Some(go) = go {
+                let _ = go.await;
+            }
+            call.send(b"second").await
+        }
+    });
+    let ch = channel_to(rpc).await;
+    let mut call = ch.start("/t.T/Two", CallOptions::default()).await.unwrap();
+    call.finish().await.unwrap();
+    let first = tokio::time::timeout(GUARD, call.recv())
+        .await
+        .expect("the first message was held back");
+    assert_eq!(&first.unwrap().unwrap()[..], b"first");
+    go_tx.send(()).unwrap();
+    assert_eq!(&call.recv().await.unwrap().unwrap()[..], b"second");
+    assert!(call.recv().await.is_none());
+    assert_eq!(call.status().unwrap().code, Code::OK);
+}
+
+#[tokio::test]
+async fn a_streaming_handler_that_panics_or_overruns_ends_with_a_status_after_its_messages() {
+    use h2mux_rpc::channel::CallOptions;
+    let rpc = RpcServer::new()
+        .route(
+            "/t.T/PanicLater",
+            |mut call: h2mux_rpc::server::Call| async move {
+                call.send(b"before").await?;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                panic!("on purpose, after a message");
+            },
+        )
+        .route(
+            "/t.T/Slow",
+            |mut call: h2mux_rpc::server::Call| async move {
+                call.send(b"early").await?;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                call.send(b"never").await
+            },
+        );
+    let ch = channel_to(rpc.clone()).await;
+    let mut streaming = ch
+        .start("/t.T/PanicLater", CallOptions::default())
+        .await
+        .unwrap();
+    streaming.finish().await.unwrap();
+    let m = tokio::time::timeout(GUARD, streaming.recv()).await.unwrap();
+    assert_eq!(&m.unwrap().unwrap()[..], b"before");
+    let end = tokio::time::timeout(GUARD, streaming.recv()).await.unwrap();
+    assert_eq!(end.unwrap().unwrap_err().code, Code::INTERNAL);
+    // grpc-timeout alone (no client-side deadline): the server ends the call after the
+    // message it had sent.
+    let c = start(rpc).await;
+    let started = std::time::Instant::now();
+    let (out, st) = call(&c, "/t.T/Slow", &[("grpc-timeout", "300m")], &[]).await;
+    assert_eq!(st.code, Code::DEADLINE_EXCEEDED, "{st}");
+    assert_eq!(out, [Bytes::from_static(b"early")]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The server is still there.
+    let r = ch
+        .unary(method::UNARY, b"", CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(r.code, Code::UNIMPLEMENTED);
+}
+
+#[tokio::test]
+async fn a_thousand_streamed_replies_arrive_in_order_through_the_bounded_outbox() {
+    use h2mux_rpc::channel::CallOptions;
+    let ch = channel_to(echo_service()).await;
+    let mut call = ch
+        .server_streaming(
+            method::SERVER_STREAM,
+            &echo_req(b"r", 1000),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    let mut n = 0u32;
+    while let Some(m) = tokio::time::timeout(GUARD, call.recv()).await.unwrap() {
+        assert_eq!(EchoReply::decode(m.unwrap()).unwrap().index, n);
+        n += 1;
+        if n.is_multiple_of(100) {
+            tokio::time::sleep(Duration::from_millis(5)).await; // a slow reader
+        }
+    }
+    assert_eq!(n, 1000);
+}
+
+/// Reports when dropped (the handler future holding it was dropped: cancelled).
+struct DropReport(tokio::sync::mpsc::UnboundedSender<&'static str>);
+
+impl Drop for DropReport {
+    fn drop(&mut self) {
+        let _ = self.0.send("handler dropped");
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_ends_the_streaming_handler() {
+    use h2mux_rpc::channel::CallOptions;
+    let (tx, mut ended) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
+    let rpc = RpcServer::new().route("/t.T/Forever", move |mut call: h2mux_rpc::server::Call| {
+        let report = DropReport(tx.clone());
+        async move {
+            let _report = report;
+            let big = vec![0u8; 64 * 1024];
+            loop {
+                call.send(&big).await?;
+            }
+        }
+    });
+    let ch = channel_to(rpc).await;
+    let mut call = ch
+        .start("/t.T/Forever", CallOptions::default())
+        .await
+        .unwrap();
+    call.finish().await.unwrap();
+    tokio::time::timeout(GUARD, call.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    drop(call); // RST_STREAM CANCEL
+    let what = tokio::time::timeout(GUARD, ended.recv())
+        .await
+        .expect("the handler kept running after the client went away");
+    assert_eq!(what, Some("handler dropped"));
+}
