@@ -79,6 +79,10 @@ const READS_PER_TURN: usize = 16;
 const TURNS_PER_POLL: usize = 32;
 /// A connection with no reads or writes for this long gives its big buffers back.
 pub const IDLE_RELEASE: Duration = Duration::from_secs(1);
+/// How long an aborted connection may still try to write its GOAWAY.
+const ABORT_GRACE: Duration = Duration::from_secs(1);
+/// How long a closing connection keeps reading (and discarding) what the peer still sends.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// What a stream learns from the connection.
 #[derive(Debug)]
@@ -318,6 +322,8 @@ enum Command {
     /// Every handle is gone.
     Forget(Arc<StreamShared>),
     Shutdown,
+    /// Ends the connection at once with GOAWAY(code) (e.g. a drain deadline passed).
+    Abort(ErrorCode),
 }
 
 /// An answer to one command of a stream ([`StreamSender::start_send_data`]): resolves once
@@ -669,6 +675,12 @@ impl ConnectionHandle {
         let _ = self.commands.send(Command::Shutdown);
     }
 
+    /// Ends the connection at once: GOAWAY with `code`, every stream fails. For a drain
+    /// deadline that has passed; [`ConnectionHandle::shutdown`] is the graceful way.
+    pub fn abort(&self, code: ErrorCode) {
+        let _ = self.commands.send(Command::Abort(code));
+    }
+
     /// Whether the connection task has ended.
     pub fn is_closed(&self) -> bool {
         self.commands.is_closed()
@@ -755,6 +767,12 @@ enum Phase {
     Running,
     /// Writing the last bytes, then shutting the socket's write side.
     Closing,
+    /// Lingering close: after our FIN, read and discard until the peer closes too (at most
+    /// [`LINGER`]). Closing at once while the peer still sends — WINDOW_UPDATEs for the
+    /// response it is reading — makes the kernel answer with a TCP reset, and a reset makes
+    /// the peer's kernel drop what it received but had not yet read: the tail of our last
+    /// response.
+    Lingering,
     Done,
 }
 
@@ -782,6 +800,11 @@ struct Driver<IO> {
     timer_spent: Option<Instant>,
     last_io: Instant,
     phase: Phase,
+    /// The peer's GOAWAY with an error code, if any: what its closing the connection means.
+    peer_goaway: Option<Error>,
+    /// After an abort: when to drop the socket even if the GOAWAY could not be written (a
+    /// peer that stopped reading must not keep the task alive); while lingering: when to stop.
+    give_up_at: Option<Instant>,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
@@ -816,6 +839,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             timer_spent: None,
             last_io: now,
             phase: Phase::Running,
+            peer_goaway: None,
+            give_up_at: None,
         };
         d.refill();
         d
@@ -866,7 +891,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 Poll::Pending => break,
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
                     self.read_open = false;
-                    self.fail_all(Error::ConnectionClosed);
+                    let e = self.peer_goaway.clone().unwrap_or(Error::ConnectionClosed);
+                    self.fail_all(e);
                     progress = true;
                 }
                 Poll::Ready(Ok(_)) => {
@@ -973,10 +999,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         let core = self.conn.poll_timeout().map(Instant::from_std);
         // Big buffers held while nothing moves are given back after IDLE_RELEASE.
         let idle = self.rbuf.is_big().then(|| self.last_io + IDLE_RELEASE);
-        let due = match (core, idle) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let due = [core, idle, self.give_up_at].into_iter().flatten().min();
         let Some(due) = due else {
             self.timer_at = None;
             return false;
@@ -1005,7 +1028,39 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         if self.rbuf.is_big() && now >= self.last_io + IDLE_RELEASE {
             self.rbuf.release();
         }
+        if self.give_up_at.is_some_and(|t| now >= t) {
+            self.pending.clear();
+            self.pending_bytes = 0;
+            self.phase = Phase::Done;
+        }
         true
+    }
+
+    /// Reads and discards until the peer closes or the linger time is up.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(give_up) = self.give_up_at else {
+            return Poll::Ready(());
+        };
+        if Instant::now() >= give_up {
+            return Poll::Ready(());
+        }
+        for _ in 0..READS_PER_TURN {
+            let mut sink = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+            let mut rb = tokio::io::ReadBuf::uninit(&mut sink);
+            match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) if !rb.filled().is_empty() => continue,
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => {
+                    if self.timer_at != Some(give_up) {
+                        self.timer.as_mut().reset(give_up);
+                        self.timer_at = Some(give_up);
+                    }
+                    return self.timer.as_mut().poll(cx);
+                }
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     /// Decides whether the connection is over.
@@ -1060,11 +1115,21 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 }
                 Event::Reset { id, cause } => {
                     if let Some(slot) = self.streams.remove(&id) {
+                        // Refused by a GOAWAY with an error code: that code is the reason.
+                        let refused_by = match (&cause, &self.peer_goaway) {
+                            (ResetCause::GoAway, Some(e)) => Some(e.clone()),
+                            _ => None,
+                        };
                         if let Some(seq) = slot.parked {
-                            let e = Error::StreamReset(format!("{cause:?}"));
+                            let e = refused_by
+                                .clone()
+                                .unwrap_or_else(|| Error::from_reset(&cause));
                             slot.shared.answer(seq, Err(e));
                         }
-                        slot.shared.push(StreamEvent::Reset(cause));
+                        slot.shared.push(match refused_by {
+                            Some(e) => StreamEvent::ConnectionLost(e),
+                            None => StreamEvent::Reset(cause),
+                        });
                     }
                 }
                 // The event may be older than the writer now parked (it is dispatched after
@@ -1078,13 +1143,21 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 }
                 Event::ConnectionError(e) => {
                     self.info.going_away.store(true, Ordering::Relaxed);
-                    self.fail_all(Error::Protocol(e.to_string()))
+                    self.fail_all(Error::from_connection_error(&e))
                 }
                 Event::PeerSettings(s) => self
                     .info
                     .peer_max_concurrent_streams
                     .store(s.max_concurrent_streams, Ordering::Relaxed),
-                Event::GoAway { .. } => self.info.going_away.store(true, Ordering::Relaxed),
+                Event::GoAway {
+                    code, debug_data, ..
+                } => {
+                    self.info.going_away.store(true, Ordering::Relaxed);
+                    if code != ErrorCode::NO_ERROR {
+                        // Streams still open when the peer then closes fail with its reason.
+                        self.peer_goaway = Some(Error::peer_goaway(code, &debug_data));
+                    }
+                }
                 _ => {}
             }
         }
@@ -1256,6 +1329,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 self.info.going_away.store(true, Ordering::Relaxed);
                 let _ = self.conn.graceful_shutdown(now);
             }
+            Command::Abort(code) => {
+                self.conn.abort(code);
+                self.fail_all(Error::ConnectionClosed);
+                self.give_up_at = Some(Instant::now() + ABORT_GRACE);
+            }
         }
     }
 }
@@ -1269,8 +1347,17 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
             if d.phase == Phase::Closing && d.pending.is_empty() {
                 match Pin::new(&mut d.io).poll_shutdown(cx) {
                     Poll::Pending => return Poll::Pending,
+                    Poll::Ready(_) if d.read_open => {
+                        d.fail_all(Error::ConnectionClosed);
+                        d.rbuf.release();
+                        d.phase = Phase::Lingering;
+                        d.give_up_at = Some(Instant::now() + LINGER);
+                    }
                     Poll::Ready(_) => d.phase = Phase::Done,
                 }
+            }
+            if d.phase == Phase::Lingering {
+                return d.poll_linger(cx);
             }
             if d.phase == Phase::Done {
                 d.fail_all(Error::ConnectionClosed);
