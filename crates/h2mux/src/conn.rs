@@ -96,6 +96,10 @@ pub(crate) enum Command {
         id: StreamId,
     },
     Shutdown,
+    /// Ends the connection at once with GOAWAY(code) (e.g. a drain deadline passed).
+    Abort {
+        code: ErrorCode,
+    },
 }
 
 /// Shared by the two halves of a stream; when the last half goes, the connection forgets the
@@ -381,6 +385,12 @@ impl ConnectionHandle {
         self.commands.is_closed()
     }
 
+    /// Ends the connection at once: GOAWAY with `code`, every stream fails. For a drain
+    /// deadline that has passed; [`ConnectionHandle::shutdown`] is the graceful way.
+    pub fn abort(&self, code: ErrorCode) {
+        let _ = self.commands.send(Command::Abort { code });
+    }
+
     /// Resolves when the connection task has ended (socket closed or failed, GOAWAY drained,
     /// keepalive timed out): the moment every stream of the connection is gone.
     pub async fn closed(&self) {
@@ -446,8 +456,16 @@ struct Driver {
     pending: VecDeque<Bytes>,
     pending_bytes: usize,
     chunks: Vec<Bytes>,
+    /// The peer's GOAWAY with an error code, if any: what its closing the connection means.
+    peer_goaway: Option<Error>,
+    /// After an abort: when to drop the socket even if the GOAWAY could not be written (a
+    /// peer that stopped reading must not keep the task alive).
+    abort_at: Option<Instant>,
     info: Arc<ConnectionInfo>,
 }
+
+/// How long an aborted connection may still try to write its GOAWAY.
+const ABORT_GRACE: Duration = Duration::from_secs(1);
 
 async fn run<IO>(
     io: IO,
@@ -470,6 +488,8 @@ async fn run<IO>(
         pending: VecDeque::new(),
         pending_bytes: 0,
         chunks: Vec::new(),
+        peer_goaway: None,
+        abort_at: None,
         info,
     };
     let mut rbuf = BytesMut::with_capacity(READ_BUFFER);
@@ -492,7 +512,8 @@ async fn run<IO>(
                 match r {
                     Ok(0) | Err(_) => {
                         read_open = false;
-                        d.fail_all(Error::ConnectionClosed);
+                        let e = d.peer_goaway.clone().unwrap_or(Error::ConnectionClosed);
+                        d.fail_all(e);
                         if d.pending.is_empty() {
                             break;
                         }
@@ -536,10 +557,33 @@ async fn run<IO>(
                 d.dispatch_events();
                 d.flush_core();
             }
+            _ = sleep_until(d.abort_at), if d.abort_at.is_some() => break,
         }
     }
     let _ = wr.shutdown().await;
     d.fail_all(Error::ConnectionClosed);
+    if read_open {
+        linger(&mut rd).await;
+    }
+}
+
+/// How long a closing connection keeps reading (and discarding) what the peer still sends.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Lingering close: after our FIN, read and discard until the peer closes too (at most
+/// [`LINGER`]). Closing at once while the peer still sends — WINDOW_UPDATEs for the response
+/// it is reading — makes the kernel answer with a TCP reset, and a reset makes the peer's
+/// kernel drop what it received but had not yet read: the tail of our last response.
+async fn linger<R: AsyncRead + Unpin>(rd: &mut R) {
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(n) = rd.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -744,6 +788,11 @@ impl Driver {
                 self.info.going_away.store(true, Ordering::Relaxed);
                 let _ = self.conn.graceful_shutdown(now);
             }
+            Command::Abort { code } => {
+                self.conn.abort(code);
+                self.fail_all(Error::ConnectionClosed);
+                self.abort_at = Some(Instant::now() + ABORT_GRACE);
+            }
         }
     }
 
@@ -780,10 +829,21 @@ impl Driver {
                 }
                 Event::Reset { id, cause } => {
                     if let Some(slot) = self.streams.remove(&id) {
+                        // Refused by a GOAWAY with an error code: that code is the reason.
+                        let refused_by = match (&cause, &self.peer_goaway) {
+                            (ResetCause::GoAway, Some(e)) => Some(e.clone()),
+                            _ => None,
+                        };
+                        let err = refused_by
+                            .clone()
+                            .unwrap_or_else(|| Error::from_reset(&cause));
                         if let Some(w) = slot.writer {
-                            let _ = w.send(Err(Error::StreamReset(format!("{cause:?}"))));
+                            let _ = w.send(Err(err));
                         }
-                        let _ = slot.events.send(StreamEvent::Reset(cause));
+                        let _ = slot.events.send(match refused_by {
+                            Some(e) => StreamEvent::ConnectionLost(e),
+                            None => StreamEvent::Reset(cause),
+                        });
                     }
                 }
                 // The event may be older than the writer now parked (it is dispatched after
@@ -795,13 +855,21 @@ impl Driver {
                 }
                 Event::ConnectionError(e) => {
                     self.info.going_away.store(true, Ordering::Relaxed);
-                    self.fail_all(Error::Protocol(e.to_string()))
+                    self.fail_all(Error::from_connection_error(&e))
                 }
                 Event::PeerSettings(s) => self
                     .info
                     .peer_max_concurrent_streams
                     .store(s.max_concurrent_streams, Ordering::Relaxed),
-                Event::GoAway { .. } => self.info.going_away.store(true, Ordering::Relaxed),
+                Event::GoAway {
+                    code, debug_data, ..
+                } => {
+                    self.info.going_away.store(true, Ordering::Relaxed);
+                    if code != ErrorCode::NO_ERROR {
+                        // Streams still open when the peer then closes fail with its reason.
+                        self.peer_goaway = Some(Error::peer_goaway(code, &debug_data));
+                    }
+                }
                 _ => {}
             }
         }
