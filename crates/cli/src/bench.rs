@@ -14,6 +14,10 @@ pub struct Args {
     /// Run only this workload (e.g. bulk-1, bulk-100, rps-1conn, rps-4conn, connect-h2c).
     #[arg(long, value_name = "WORKLOAD")]
     only: Option<String>,
+    /// Run the whole selection N times and print the medians (values, and ratios taken
+    /// inside each run) with the range of the ratios: for a shared, noisy machine.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    repeat: usize,
     /// Run only these contenders (comma-separated, e.g. `raw-tcp,h2mux`).
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     contenders: Vec<String>,
@@ -107,30 +111,24 @@ pub fn run(args: Args) -> ExitCode {
         .iter()
         .flat_map(|w| contenders.iter().map(move |c| (*w, *c)))
         .collect();
-    let bar = indicatif::ProgressBar::new(pairs.len() as u64);
+    let repeat = args.repeat.max(1);
+    let bar = indicatif::ProgressBar::new((pairs.len() * repeat) as u64);
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let mut rows = Vec::new();
-    for (w, c) in pairs {
-        bar.set_message(format!("{} / {}", w.name(), c.name()));
-        let row = run_row(w, c, &cfg);
-        rows.push(row);
-        if args.tls && !matches!(w, Workload::ConnectH2c | Workload::ConnectTls) {
-            // The same workload with every HTTP contender over TLS: `<workload>-tls`.
-            let tls_cfg = Config {
-                tls: true,
-                ..cfg.clone()
-            };
-            let mut t = run_row(w, c, &tls_cfg);
-            t.workload = format!("{}-tls", w.name());
-            rows.push(t);
-        }
-        bar.inc(1);
+    let mut runs = Vec::new();
+    for _ in 0..repeat {
+        let mut rows = run_pairs(&pairs, &cfg, args.tls, &bar);
+        report::fill_ratios(&mut rows);
+        runs.push(rows);
     }
     bar.finish_and_clear();
     drop(link);
-    report::fill_ratios(&mut rows);
+    let rows = if repeat == 1 {
+        runs.pop().unwrap_or_default()
+    } else {
+        report::summarize(&runs)
+    };
     let machine = h2mux_bench::machine();
     print!("{}", report::to_table(&machine, &rows));
     let mut code = ExitCode::SUCCESS;
@@ -149,4 +147,31 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
     code
+}
+
+/// One run of every (workload, contender) pair (and its `-tls` twin with `--tls`).
+fn run_pairs(
+    pairs: &[(Workload, Contender)],
+    cfg: &Config,
+    tls: bool,
+    bar: &indicatif::ProgressBar,
+) -> Vec<report::Row> {
+    let mut rows = Vec::new();
+    for &(w, c) in pairs {
+        bar.set_message(format!("{} / {}", w.name(), c.name()));
+        let row = run_row(w, c, cfg);
+        rows.push(row);
+        if tls && !matches!(w, Workload::ConnectH2c | Workload::ConnectTls) {
+            // The same workload with every HTTP contender over TLS: `<workload>-tls`.
+            let tls_cfg = Config {
+                tls: true,
+                ..cfg.clone()
+            };
+            let mut t = run_row(w, c, &tls_cfg);
+            t.workload = format!("{}-tls", w.name());
+            rows.push(t);
+        }
+        bar.inc(1);
+    }
+    rows
 }
