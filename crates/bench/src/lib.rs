@@ -55,11 +55,15 @@ pub enum Workload {
     PoolGet,
     /// Pooled-stream throughput.
     PoolBulk,
+    /// Server memory per idle connection (KiB; [`contenders::mem`]).
+    MemConn,
+    /// Server memory per open idle stream (KiB; [`contenders::mem`]).
+    MemStream,
 }
 
 impl Workload {
     /// Every workload, in table order.
-    pub fn all() -> [Workload; 12] {
+    pub fn all() -> [Workload; 14] {
         use Workload::*;
         [
             Bulk1,
@@ -74,6 +78,8 @@ impl Workload {
             PoolBulk,
             ConnectH2c,
             ConnectTls,
+            MemConn,
+            MemStream,
         ]
     }
 
@@ -93,6 +99,8 @@ impl Workload {
             RpcShared4 => "rpc-shared-4",
             PoolGet => "pool-get",
             PoolBulk => "pool-bulk",
+            MemConn => "mem-conn",
+            MemStream => "mem-stream",
         }
     }
 

@@ -198,7 +198,11 @@ fn run_pairs(
     let mut rows = Vec::new();
     for &(w, c) in pairs {
         bar.set_message(format!("{} / {}", w.name(), c.name()));
-        let row = if split && !matches!(w, Workload::ConnectTls) && c != Contender::RawTls {
+        let splittable = !matches!(
+            w,
+            Workload::ConnectTls | Workload::MemConn | Workload::MemStream
+        ) && c != Contender::RawTls;
+        let row = if split && splittable {
             let mut r = h2mux_bench::run_row_with(w, c, cfg, Some(&spawn));
             r.note = format!("2 processes; {}", r.note)
                 .trim_end_matches("; ")
@@ -214,7 +218,7 @@ fn run_pairs(
                 p99_us: None,
                 cpu_s: None,
                 ratio_to_h2mux: None,
-                note: "n/a: --split is for cleartext rows".into(),
+                note: "n/a: --split is for cleartext rows that measure the client side".into(),
             }
         } else {
             run_row(w, c, cfg)

@@ -4,8 +4,10 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -46,6 +48,10 @@ struct Incoming {
     deadline: Option<(tokio::time::Instant, Duration)>,
     /// END_STREAM seen, or an error reported: nothing more comes.
     ended: bool,
+    /// The wait in progress for the next event: when it times out and the limit it stands for.
+    waiting: Option<(tokio::time::Instant, Duration)>,
+    /// Its timer, made on the first wait that has a limit (none when no timeout applies).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// Resets a stream with CANCEL when dropped while armed.
@@ -70,15 +76,52 @@ impl Incoming {
         }
     }
 
-    /// The next event within the read timeout and the request deadline.
-    async fn next_event(&mut self) -> Result<Option<StreamEvent>, Error> {
-        let now = tokio::time::Instant::now();
-        match earliest(self.deadline, self.read_timeout.map(|t| (now + t, t))) {
-            None => Ok(self.rx.recv().await),
-            Some((at, len)) => tokio::time::timeout_at(at, self.rx.recv())
-                .await
-                .map_err(|_| Error::Timeout(len)),
+    fn new(rx: StreamReceiver) -> Incoming {
+        Incoming {
+            rx,
+            cancel: None,
+            read_timeout: None,
+            deadline: None,
+            ended: false,
+            waiting: None,
+            timer: None,
         }
+    }
+
+    /// The next event within the read timeout (counted from when the wait began) and the
+    /// request deadline. Poll-based, with the timer kept here: a body's `data` future is then
+    /// a pointer, not a timer — what every waiting request handler holds (measured: the
+    /// server's per-stream task went from 5 296 to ... bytes, see BENCHMARKS.md).
+    fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<StreamEvent>, Error>> {
+        if let Poll::Ready(ev) = self.rx.poll_recv(cx) {
+            self.waiting = None;
+            return Poll::Ready(Ok(ev));
+        }
+        let (at, len) = match self.waiting {
+            Some(w) => w,
+            None => {
+                let now = tokio::time::Instant::now();
+                let Some(w) = earliest(self.deadline, self.read_timeout.map(|t| (now + t, t)))
+                else {
+                    return Poll::Pending;
+                };
+                self.waiting = Some(w);
+                match &mut self.timer {
+                    Some(t) => t.as_mut().reset(w.0),
+                    None => self.timer = Some(Box::pin(tokio::time::sleep_until(w.0))),
+                }
+                w
+            }
+        };
+        let fired = self
+            .timer
+            .as_mut()
+            .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+        if fired || tokio::time::Instant::now() >= at {
+            self.waiting = None;
+            return Poll::Ready(Err(Error::Timeout(len)));
+        }
+        Poll::Pending
     }
 }
 
@@ -188,13 +231,7 @@ impl Body {
 
     fn incoming(stream: StreamReceiver) -> Body {
         Body {
-            inner: Inner::Incoming(Incoming {
-                rx: stream,
-                cancel: None,
-                read_timeout: None,
-                deadline: None,
-                ended: false,
-            }),
+            inner: Inner::Incoming(Incoming::new(stream)),
             trailers: None,
         }
     }
@@ -240,30 +277,35 @@ impl Body {
     /// The next chunk; `None` at the end. Errors when the stream was reset or the connection
     /// lost.
     pub async fn data(&mut self) -> Option<Result<Bytes, Error>> {
+        std::future::poll_fn(|cx| self.poll_data(cx)).await
+    }
+
+    /// Poll form of [`Body::data`].
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
         loop {
             match &mut self.inner {
-                Inner::Empty => return None,
-                Inner::Full(b) => return b.take().map(Ok),
+                Inner::Empty => return Poll::Ready(None),
+                Inner::Full(b) => return Poll::Ready(b.take().map(Ok)),
                 Inner::Channel(rx) => {
-                    return match rx.recv().await {
+                    return Poll::Ready(match std::task::ready!(rx.poll_recv(cx)) {
                         Some(Chunk::Data(d)) => Some(Ok(d)),
                         Some(Chunk::Trailers(t)) => {
                             self.trailers = Some(t);
                             None
                         }
                         None => None,
-                    }
+                    })
                 }
                 Inner::Incoming(s) => {
                     if s.ended {
-                        return None;
+                        return Poll::Ready(None);
                     }
-                    let ev = match s.next_event().await {
+                    let ev = match std::task::ready!(s.poll_next_event(cx)) {
                         Ok(ev) => ev,
                         Err(e) => {
                             // Timed out: the stream is cancelled (the cancel guard fires).
                             s.ended = true;
-                            return Some(Err(e));
+                            return Poll::Ready(Some(Err(e)));
                         }
                     };
                     match ev {
@@ -274,35 +316,35 @@ impl Body {
                             if d.is_empty() {
                                 continue;
                             }
-                            return Some(Ok(d));
+                            return Poll::Ready(Some(Ok(d)));
                         }
                         Some(StreamEvent::Trailers(t)) => {
                             s.end();
                             self.trailers = Some(to_header_map(&t));
-                            return None;
+                            return Poll::Ready(None);
                         }
                         Some(StreamEvent::Headers(_, end)) => {
                             if end {
                                 s.end();
-                                return None;
+                                return Poll::Ready(None);
                             }
                             continue;
                         }
                         Some(StreamEvent::Reset(cause)) => {
                             s.end();
-                            return Some(Err(Error::from_reset(&cause)));
+                            return Poll::Ready(Some(Err(Error::from_reset(&cause))));
                         }
                         Some(StreamEvent::ConnectionLost(e)) => {
                             s.end();
-                            return Some(Err(e));
+                            return Poll::Ready(Some(Err(e)));
                         }
                         None => {
                             // The stream went away without END_STREAM: we reset it (a failed
                             // upload, a timeout). Never report that as a complete body.
                             s.end();
-                            return Some(Err(Error::StreamReset(
+                            return Poll::Ready(Some(Err(Error::StreamReset(
                                 "the stream was reset locally before the body ended".into(),
-                            )));
+                            ))));
                         }
                     }
                 }
@@ -1009,12 +1051,11 @@ async fn serve_stream<F, Fut>(
     let Some(StreamEvent::Headers(fields, end_stream)) = rx.recv().await else {
         return;
     };
-    let req = match build_request(&fields) {
-        Ok(r) => r,
-        Err(_) => {
-            tx.reset(ErrorCode::PROTOCOL_ERROR);
-            return;
-        }
+    let req = build_request(&fields);
+    drop(fields);
+    let Ok(req) = req else {
+        tx.reset(ErrorCode::PROTOCOL_ERROR);
+        return;
     };
     let (mut parts, ()) = req.into_parts();
     parts.extensions.insert(PeerInfo::clone(&peer));
@@ -1026,27 +1067,29 @@ async fn serve_stream<F, Fut>(
     // A panicking handler resets only this stream. It runs on this stream's task (not a task
     // of its own: a spawn per request cost ~4 000 instructions of the ~55 000 a small request
     // took, measured with callgrind).
-    match catch_unwind((handler)(Request::from_parts(parts, body))).await {
-        Ok(resp) => {
-            if send_response(&tx, resp).await.is_err() {
-                tx.reset(ErrorCode::INTERNAL_ERROR);
-            }
-        }
-        Err(()) => tx.reset(ErrorCode::INTERNAL_ERROR),
+    // The handler's future is pinned in this task's state, once, and gone before the response
+    // is sent (a future passed by value into another `async fn` is stored twice, and one in a
+    // `match` scrutinee lives on beside the response's).
+    let resp = {
+        let mut fut = std::pin::pin!((handler)(Request::from_parts(parts, body)));
+        std::future::poll_fn(|cx| catch_unwind(fut.as_mut(), cx)).await
+    };
+    let Ok(resp) = resp else {
+        tx.reset(ErrorCode::INTERNAL_ERROR);
+        return;
+    };
+    if send_response(&tx, resp).await.is_err() {
+        tx.reset(ErrorCode::INTERNAL_ERROR);
     }
 }
 
-/// Polls `fut`, turning a panic into `Err(())` (the panic hook has already reported it).
-async fn catch_unwind<F: Future>(fut: F) -> Result<F::Output, ()> {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(|cx| {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Err(_) => std::task::Poll::Ready(Err(())),
-        }
-    })
-    .await
+/// Polls `fut` once, turning a panic into `Err(())` (the panic hook has already reported it).
+fn catch_unwind<F: Future>(fut: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<Result<F::Output, ()>> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
+        Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(_) => Poll::Ready(Err(())),
+    }
 }
 
 async fn send_response(tx: &StreamSender, resp: Response<Body>) -> Result<(), Error> {
@@ -1082,7 +1125,9 @@ async fn send_response(tx: &StreamSender, resp: Response<Body>) -> Result<(), Er
         return trailers.await;
     }
     tx.send_headers(fields, false).await?;
-    send_body(tx, body, None).await
+    // Boxed: only streaming responses need the body loop's state; inline it would make every
+    // request's task that much larger, however small its response.
+    Box::pin(send_body(tx, body, None)).await
 }
 
 /// The method's name, without an allocation for the common ones.
@@ -1409,11 +1454,10 @@ impl Client {
                     } else {
                         Body {
                             inner: Inner::Incoming(Incoming {
-                                rx,
                                 cancel: Some(cancel),
                                 read_timeout: t.read,
                                 deadline,
-                                ended: false,
+                                ..Incoming::new(rx)
                             }),
                             trailers: None,
                         }

@@ -4,6 +4,7 @@
 pub mod h2mux;
 pub mod h2mux_rpc;
 pub mod hyper_peers;
+pub mod mem;
 pub mod raw_tcp;
 pub mod raw_tls;
 pub mod tonic_rpc;
@@ -25,6 +26,13 @@ pub fn run(w: Workload, c: Contender, cfg: &Config) -> io::Result<Outcome> {
             Ok(Outcome::NotApplicable("RPC rows compare tonic and h2mux"))
         }
         (PoolGet | PoolBulk, _) => Ok(Outcome::NotBuilt),
+        (MemConn | MemStream, H2mux | H2Default | H2Tuned) if cfg.tls => {
+            Ok(Outcome::NotApplicable("memory rows are cleartext"))
+        }
+        (MemConn | MemStream, H2mux) => h2mux::run(w, cfg),
+        (MemConn | MemStream, H2Default) => hyper_peers::run(hyper_peers::Proto::H2Default, w, cfg),
+        (MemConn | MemStream, H2Tuned) => hyper_peers::run(hyper_peers::Proto::H2Tuned, w, cfg),
+        (MemConn | MemStream, _) => Ok(Outcome::NotApplicable("memory rows are for HTTP/2 servers")),
         (_, Tonic) => Ok(Outcome::NotApplicable("tonic is for the RPC rows")),
         (_, RawTls) => raw_tls::run(w, cfg),
         (_, H2mux) => h2mux::run(w, cfg),
