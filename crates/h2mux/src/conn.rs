@@ -406,7 +406,9 @@ impl ConnectionHandle {
 struct StreamSlot {
     events: mpsc::UnboundedSender<StreamEvent>,
     /// A `send_data` waiting for room.
-    writer: Option<oneshot::Sender<Result<(), Error>>>,
+    /// `send_data` calls waiting for room (several when a writer keeps sends in flight or
+    /// the sender is cloned); all are released together when room opens.
+    writers: Vec<oneshot::Sender<Result<(), Error>>>,
     /// The handle was dropped: release whatever arrives.
     orphan: bool,
     /// We queued our END_STREAM (headers, data or trailers): nothing of ours is cut short if
@@ -603,8 +605,8 @@ impl Driver {
 
     fn wake_writers(&mut self) {
         for (id, slot) in self.streams.iter_mut() {
-            if slot.writer.is_some() && self.conn.send_capacity(*id).is_none_or(|c| c > 0) {
-                if let Some(w) = slot.writer.take() {
+            if !slot.writers.is_empty() && self.conn.send_capacity(*id).is_none_or(|c| c > 0) {
+                for w in slot.writers.drain(..) {
                     let _ = w.send(Ok(()));
                 }
             }
@@ -623,7 +625,7 @@ impl Driver {
             id,
             StreamSlot {
                 events: tx,
-                writer: None,
+                writers: Vec::new(),
                 orphan: false,
                 local_done: false,
             },
@@ -693,14 +695,7 @@ impl Driver {
                     }
                     let full = self.conn.send_capacity(id).is_some_and(|c| c == 0);
                     match self.streams.get_mut(&id) {
-                        Some(slot) if full => {
-                            // An earlier writer still parked (several sends in flight, or a
-                            // cloned sender): its data is queued too, and the newest writer now
-                            // carries the back-pressure, so the earlier one is released.
-                            if let Some(earlier) = slot.writer.replace(reply) {
-                                let _ = earlier.send(Ok(()));
-                            }
-                        }
+                        Some(slot) if full => slot.writers.push(reply),
                         _ => {
                             let _ = reply.send(Ok(()));
                         }
@@ -780,7 +775,7 @@ impl Driver {
                 }
                 Event::Reset { id, cause } => {
                     if let Some(slot) = self.streams.remove(&id) {
-                        if let Some(w) = slot.writer {
+                        for w in slot.writers {
                             let _ = w.send(Err(Error::StreamReset(format!("{cause:?}"))));
                         }
                         let _ = slot.events.send(StreamEvent::Reset(cause));
@@ -789,8 +784,10 @@ impl Driver {
                 // The event may be older than the writer now parked (it is dispatched after
                 // the commands of the same turn): wake only if there is room now.
                 Event::Writable { id } if self.conn.send_capacity(id).is_none_or(|c| c > 0) => {
-                    if let Some(w) = self.streams.get_mut(&id).and_then(|s| s.writer.take()) {
-                        let _ = w.send(Ok(()));
+                    if let Some(slot) = self.streams.get_mut(&id) {
+                        for w in slot.writers.drain(..) {
+                            let _ = w.send(Ok(()));
+                        }
                     }
                 }
                 Event::ConnectionError(e) => {
@@ -818,7 +815,7 @@ impl Driver {
     fn fail_all(&mut self, e: Error) {
         self.info.going_away.store(true, Ordering::Relaxed);
         for (_, slot) in self.streams.drain() {
-            if let Some(w) = slot.writer {
+            for w in slot.writers {
                 let _ = w.send(Err(e.clone()));
             }
             let _ = slot.events.send(StreamEvent::ConnectionLost(e.clone()));

@@ -80,6 +80,19 @@ impl Adjuster {
         }
     }
 
+    /// The bounds in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// New bounds (normalized); the knobs keep their values, clamped into the new bounds.
+    pub fn set_limits(&mut self, limits: Limits) {
+        let l = limits.normalized();
+        self.limits = l;
+        self.capacity = self.capacity.clamp(l.min_capacity, l.max_capacity);
+        self.interval = self.interval.clamp(l.min_interval, l.max_interval);
+    }
+
     /// Idle streams to keep now.
     pub fn capacity(&self) -> usize {
         self.capacity
@@ -236,6 +249,34 @@ mod tests {
                     && a.interval() <= Duration::from_secs(5)
             );
         }
+    }
+
+    #[test]
+    fn new_limits_clamp_the_knobs_and_keep_them_otherwise() {
+        let mut a = Adjuster::new(limits());
+        for _ in 0..10 {
+            a.end_round(Round {
+                taken: a.capacity(),
+                idle: 0,
+                created: a.capacity(),
+                failed: 0,
+            });
+        }
+        assert_eq!(a.capacity(), 20);
+        a.set_limits(Limits {
+            max_capacity: 8,
+            ..limits()
+        });
+        assert_eq!(a.capacity(), 8);
+        a.set_limits(Limits {
+            min_capacity: 30,
+            max_capacity: 40,
+            min_interval: Duration::from_secs(1),
+            max_interval: Duration::from_secs(2),
+        });
+        assert_eq!(a.capacity(), 30);
+        assert_eq!(a.interval(), Duration::from_secs(1));
+        assert_eq!(a.limits().max_capacity, 40);
     }
 
     #[test]
