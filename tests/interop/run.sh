@@ -5,6 +5,7 @@
 #   h2load: 2 000 requests over 10 connections, 100 streams each, all must succeed
 #   python httpx[http2]: GET + POST echo through a second, independent HTTP/2 stack
 #   h2mux get against nginx serving a file over h2c: sha256 must match
+#   gRPC: grpcio client -> h2mux serve and h2mux's channel (h2mux rpc) -> grpcio server, h2c and TLS
 # Needs: curl nghttp2-client nginx-light (apt), httpx[http2] (pip). Run from the repo root
 # after `cargo build --release`. Prints one line per check; exits non-zero on any failure.
 set -uo pipefail
@@ -66,6 +67,21 @@ check "h2mux get https --insecure" \
   '[ "$("$BIN" get -k https://localhost:$tport/bytes/100000 | wc -c)" = "100000" ]'
 check "h2mux get https without --insecure refuses a self-signed server" \
   '! "$BIN" get https://localhost:$tport/ > /dev/null 2>&1'
+check "grpcio client over TLS: all four Echo methods, metadata, gzip, status, deadline, health" \
+  'timeout 60 python3 tests/interop/grpc/echo_peer.py client-h2mux localhost:$tport --ca $work/cert.pem > $work/grpc-tls.log 2>&1 || { cat $work/grpc-tls.log; false; }'
+
+# Our channel (through h2mux rpc) calling real grpcio servers, over h2c and TLS.
+python3 tests/interop/grpc/echo_peer.py server 0 > "$work/gs.out" 2> "$work/gs.err" &
+pids+=($!)
+python3 tests/interop/grpc/echo_peer.py server 0 --cert "$work/cert.pem" --key "$work/key.pem" > "$work/gst.out" 2> "$work/gst.err" &
+pids+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$work/gs.out" && grep -q "listening on" "$work/gst.out" && break; sleep 0.1; done
+gaddr=$(sed -n 's/^listening on //p' "$work/gs.out" | head -1)
+gtport=$(sed -n 's/^listening on 127.0.0.1://p' "$work/gst.out" | head -1)
+check "h2mux channel -> grpcio server (h2c): four methods, metadata, trailers, status, deadline, gzip" \
+  'timeout 120 bash tests/interop/grpc/channel_to_grpcio.sh "$BIN" http://$gaddr > $work/ch.log 2>&1 || { cat $work/ch.log $work/gs.err; false; }'
+check "h2mux channel -> grpcio server (TLS): the same" \
+  'timeout 120 bash tests/interop/grpc/channel_to_grpcio.sh "$BIN" https://localhost:$gtport -k > $work/cht.log 2>&1 || { cat $work/cht.log $work/gst.err; false; }'
 
 # h2mux get against nginx (h2c).
 mkdir -p "$work/www" && head -c 20000000 /dev/urandom > "$work/www/file.bin"

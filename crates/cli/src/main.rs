@@ -9,6 +9,7 @@ use std::process::ExitCode;
 mod bench;
 mod conformance;
 mod get;
+mod rpc;
 mod serve;
 
 /// h2mux: an HTTP/2 engine that runs as fast as the wire allows.
@@ -29,6 +30,8 @@ enum Command {
     Get(get::Args),
     /// Check a server against the MUSTs of RFC 9113 and RFC 7541 with hand-crafted frames.
     Conformance(conformance::Args),
+    /// Call the built-in echo service (or any gRPC method) through the shared channel.
+    Rpc(rpc::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,5 +41,6 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Get(args) => get::run(args),
         Command::Conformance(args) => conformance::run_cmd(args),
+        Command::Rpc(args) => rpc::run(args),
     }
 }

@@ -15,13 +15,15 @@
 //! * [`health`]: the standard `grpc.health.v1.Health/Check` messages.
 //!
 //! * [`server`]: a gRPC server on h2mux's HTTP server — all four call kinds, deadlines,
-//!   metadata, gzip, status trailers, trailers-only errors, panics as INTERNAL — with the
-//!   built-in echo and health services ([`server::echo_service`]).
+//!   metadata, interceptors (an auth example: [`server::bearer_auth`]), gzip, status
+//!   trailers, trailers-only errors, panics as INTERNAL — with the built-in echo and health
+//!   services ([`server::echo_service`]).
 //!
-//! * [`channel`]: the shared channel — cloneable, least-loaded over N connections,
-//!   redial with backoff, observable connectivity — and calls of every kind.
-//!
-//! Status: `h2mux rpc` and the prost-codec tests are not built yet (issue 7).
+//! * [`channel`]: the shared channel — cloneable, `Send + Sync`, least-active pick over N
+//!   connections to one target or a resolver's addresses, extra connections when the peer's
+//!   stream limit is reached, redial with backoff, observable connectivity, keepalive,
+//!   graceful close — and calls of every kind with deadlines, metadata, size limits, gzip
+//!   and cancellation (RST_STREAM CANCEL).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

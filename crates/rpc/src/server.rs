@@ -6,6 +6,8 @@
 //! Unary, server-, client- and bidi-streaming are ways of using it.
 //!
 //! What the server does for every call:
+//! * interceptors ([`RpcServer::intercept`]) see every call's path and metadata first and
+//!   may refuse it with a status (e.g. [`bearer_auth`]: UNAUTHENTICATED without the token);
 //! * `content-type` must be `application/grpc[+…]` (otherwise HTTP 415);
 //! * unknown method → trailers-only `UNIMPLEMENTED`; unsupported `grpc-encoding` →
 //!   `UNIMPLEMENTED`;
@@ -34,9 +36,15 @@ use crate::status::{Code, Status};
 type BoxFuture = Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>;
 type Handler = Arc<dyn Fn(Call) -> BoxFuture + Send + Sync>;
 
+/// Sees a call's method path and request metadata before its handler runs; may add
+/// metadata for the handler, or refuse the call with a status (sent trailers-only, the
+/// handler never runs).
+pub type Interceptor = Arc<dyn Fn(&str, &mut Metadata) -> Result<(), Status> + Send + Sync>;
+
 /// One call, as its handler sees it.
 pub struct Call {
     metadata: Metadata,
+    timeout: Option<Duration>,
     body: Body,
     buf: BytesMut,
     decoder: MessageDecoder,
@@ -50,9 +58,15 @@ struct Out {
 }
 
 impl Call {
-    /// The request's custom metadata.
+    /// The request's custom metadata (with whatever interceptors added).
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
+    }
+
+    /// The client's `grpc-timeout`, if it sent one (the server enforces it: past it the
+    /// call ends with DEADLINE_EXCEEDED).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 
     /// The next request message; `None` when the client has finished sending.
@@ -101,6 +115,7 @@ impl Call {
 #[derive(Clone, Default)]
 pub struct RpcServer {
     routes: HashMap<String, Handler>,
+    interceptors: Vec<Interceptor>,
     max_receive: Option<usize>,
 }
 
@@ -113,6 +128,16 @@ impl RpcServer {
     /// Largest accepted request message (default 4 MiB).
     pub fn max_receive_message_size(mut self, n: usize) -> RpcServer {
         self.max_receive = Some(n);
+        self
+    }
+
+    /// Adds an interceptor; they run in the order added, before the method is looked up
+    /// (so a refused caller learns nothing about which methods exist).
+    pub fn intercept<F>(mut self, f: F) -> RpcServer
+    where
+        F: Fn(&str, &mut Metadata) -> Result<(), Status> + Send + Sync + 'static,
+    {
+        self.interceptors.push(Arc::new(f));
         self
     }
 
@@ -144,13 +169,26 @@ impl RpcServer {
             *r.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
             return r;
         }
+        let headers = req.headers().clone();
+        let mut metadata = match Metadata::from_fields(
+            headers
+                .iter()
+                .map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes())),
+        ) {
+            Ok(m) => m,
+            Err(e) => return trailers_only(&Status::new(Code::INTERNAL, e.to_string())),
+        };
+        for check in &self.interceptors {
+            if let Err(s) = check(req.uri().path(), &mut metadata) {
+                return trailers_only(&s);
+            }
+        }
         let Some(handler) = self.routes.get(req.uri().path()).cloned() else {
             return trailers_only(&Status::new(
                 Code::UNIMPLEMENTED,
                 format!("method {} is not implemented", req.uri().path()),
             ));
         };
-        let headers = req.headers().clone();
         let encoding = match headers.get("grpc-encoding") {
             None => None,
             Some(v) => match Encoding::parse(v.as_bytes()) {
@@ -166,14 +204,6 @@ impl RpcServer {
             }
             _ => Encoding::Identity,
         };
-        let metadata = match Metadata::from_fields(
-            headers
-                .iter()
-                .map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes())),
-        ) {
-            Ok(m) => m,
-            Err(e) => return trailers_only(&Status::new(Code::INTERNAL, e.to_string())),
-        };
         let deadline = headers
             .get("grpc-timeout")
             .and_then(|v| crate::timeout::parse(v.as_bytes()));
@@ -181,6 +211,7 @@ impl RpcServer {
         let (msg_tx, msg_rx) = mpsc::channel::<Bytes>(8);
         let call = Call {
             metadata,
+            timeout: deadline,
             body: req.into_body(),
             buf: BytesMut::new(),
             decoder: MessageDecoder::new(
@@ -301,6 +332,37 @@ fn status_headers(status: &Status) -> HeaderMap {
         h.insert("grpc-message", m);
     }
     h
+}
+
+/// An interceptor admitting only calls that carry `authorization: Bearer <token>`
+/// (UNAUTHENTICATED otherwise); methods listed in `open` (e.g. [`crate::health::CHECK`]) are
+/// let through without it. The token is compared in constant time.
+pub fn bearer_auth(
+    token: &str,
+    open: &[&str],
+) -> impl Fn(&str, &mut Metadata) -> Result<(), Status> + Send + Sync + 'static {
+    let expected = format!("Bearer {token}").into_bytes();
+    let open: Vec<String> = open.iter().map(|s| s.to_string()).collect();
+    move |path, md| {
+        if open.iter().any(|p| p == path) {
+            return Ok(());
+        }
+        let given = md.get("authorization").unwrap_or_default();
+        let same = given.len() == expected.len()
+            && given
+                .iter()
+                .zip(&expected)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if same {
+            Ok(())
+        } else {
+            Err(Status::new(
+                Code::UNAUTHENTICATED,
+                "missing or wrong bearer token (authorization metadata)",
+            ))
+        }
+    }
 }
 
 /// A response made of headers only, carrying the status (the spec's Trailers-Only).

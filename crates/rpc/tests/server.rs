@@ -197,3 +197,88 @@ async fn a_panicking_handler_is_internal_and_the_server_survives() {
     let (out, st) = call(&c, "/t.T/Ok", &[], &[]).await;
     assert_eq!((st.code, &out[0][..]), (Code::OK, &b"ok"[..]));
 }
+
+#[tokio::test]
+async fn an_auth_interceptor_refuses_calls_without_the_token() {
+    use h2mux_rpc::health::CHECK;
+    use h2mux_rpc::server::bearer_auth;
+    let c = start(echo_service().intercept(bearer_auth("s3cret", &[CHECK]))).await;
+    for bad in [
+        None,
+        Some("Bearer wrong"),
+        Some("Bearer s3cret2"),
+        Some("s3cret"),
+    ] {
+        let extra: Vec<(&str, &str)> = bad.iter().map(|v| ("authorization", *v)).collect();
+        let (out, st) = call(&c, method::UNARY, &extra, &[echo_req(b"x", 0)]).await;
+        assert!(out.is_empty(), "the handler must not run for {bad:?}");
+        assert_eq!(st.code, Code::UNAUTHENTICATED, "{bad:?}: {st}");
+    }
+    let (out, st) = call(
+        &c,
+        method::UNARY,
+        &[("authorization", "Bearer s3cret")],
+        &[echo_req(b"in", 0)],
+    )
+    .await;
+    assert_eq!(st.code, Code::OK, "{st}");
+    assert_eq!(
+        EchoReply::decode(out[0].clone()).unwrap().payload,
+        Bytes::from_static(b"in")
+    );
+    // Open methods need no token; unknown ones are refused before the lookup.
+    let (out, st) = call(&c, CHECK, &[], &[Bytes::new()]).await;
+    assert_eq!((st.code, &out[0][..]), (Code::OK, &b"\x08\x01"[..]));
+    let (_, st) = call(&c, "/h2mux.echo.v1.Echo/Nope", &[], &[]).await;
+    assert_eq!(st.code, Code::UNAUTHENTICATED);
+}
+
+#[tokio::test]
+async fn interceptors_run_in_order_and_can_add_metadata() {
+    let rpc = RpcServer::new()
+        .intercept(|path, md| {
+            md.insert("x-path", path)
+                .map_err(|e| Status::new(Code::INTERNAL, e.to_string()))
+        })
+        .intercept(|_, md| match md.get_str("x-path") {
+            Some(_) => Ok(()),
+            None => Err(Status::new(
+                Code::INTERNAL,
+                "the first interceptor did not run",
+            )),
+        })
+        .route("/t.T/Who", |mut call: h2mux_rpc::server::Call| async move {
+            let p = call.metadata().get_str("x-path").unwrap_or("").to_string();
+            call.send(p.as_bytes()).await
+        });
+    let c = start(rpc).await;
+    let (out, st) = call(&c, "/t.T/Who", &[], &[]).await;
+    assert_eq!(st.code, Code::OK, "{st}");
+    assert_eq!(&out[0][..], b"/t.T/Who");
+}
+
+#[tokio::test]
+async fn the_health_service_answers_check() {
+    use h2mux_rpc::health::{HealthCheckRequest, HealthCheckResponse, ServingStatus, CHECK};
+    let c = start(echo_service()).await;
+    for service in ["", "h2mux.echo.v1.Echo", "grpc.health.v1.Health"] {
+        let mut b = BytesMut::new();
+        HealthCheckRequest {
+            service: service.to_string(),
+        }
+        .encode(&mut b);
+        let (out, st) = call(&c, CHECK, &[], &[b.freeze()]).await;
+        assert_eq!(st.code, Code::OK, "{service:?}: {st}");
+        assert_eq!(
+            HealthCheckResponse::decode(out[0].clone()).unwrap().status,
+            ServingStatus::Serving
+        );
+    }
+    let mut b = BytesMut::new();
+    HealthCheckRequest {
+        service: "no.Such".to_string(),
+    }
+    .encode(&mut b);
+    let (_, st) = call(&c, CHECK, &[], &[b.freeze()]).await;
+    assert_eq!(st.code, Code::NOT_FOUND);
+}

@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
 """A real gRPC peer (grpcio) for h2mux's interop tests, speaking proto/echo.proto.
 
-  echo_peer.py client HOST:PORT   call all four Echo methods on a server and check the answers:
-                                  deadlines, metadata (ASCII and -bin), an error status, gzip
-  echo_peer.py client-h2mux H:P   the same plus h2mux serve's health service and UNIMPLEMENTED
-  echo_peer.py server [PORT]      serve Echo (prints "listening on 127.0.0.1:PORT"), so h2mux's
-                                  channel can call a real gRPC server
+  echo_peer.py client HOST:PORT [--ca PEM]
+                                  call all four Echo methods on a server and check the answers:
+                                  deadlines, metadata (ASCII and -bin), an error status, gzip;
+                                  over TLS (target localhost:PORT) when --ca names its root
+  echo_peer.py client-h2mux H:P [--ca PEM]
+                                  the same plus h2mux serve's health service and UNIMPLEMENTED
+  echo_peer.py server [PORT] [--cert PEM --key PEM]
+                                  serve Echo (prints "listening on 127.0.0.1:PORT"), over TLS
+                                  with --cert/--key, so h2mux's channel can call a real gRPC
+                                  server (tests/interop/grpc/channel_to_grpcio.sh)
 
 Test conventions both echo servers (this one and h2mux's) follow: request metadata whose key
 starts with "x-" is echoed back as initial metadata; "x-h2mux-fail: CODE" makes the call fail
-with that status; "x-h2mux-delay-ms: N" delays the answer (for deadline tests).
+with that status; "x-h2mux-delay-ms: N" delays the answer (for deadline tests). This server
+also compresses its replies with gzip when asked by "x-h2mux-compress: gzip" and sends the
+trailing metadata "x-trailer: done" on every successful call.
 
 The stubs are generated from proto/echo.proto at start (grpc_tools.protoc) into a temp dir.
 Exit code 0 when every check passed; each failure is printed.
@@ -36,7 +43,7 @@ def load_stubs():
     return echo_pb2, echo_pb2_grpc
 
 
-def run_client(target, h2mux_extras=False):
+def run_client(target, h2mux_extras=False, ca=None):
     import grpc
     pb, rpc = load_stubs()
     failures = []
@@ -46,7 +53,13 @@ def run_client(target, h2mux_extras=False):
         if not cond:
             failures.append(name)
 
-    with grpc.insecure_channel(target) as ch:
+    if ca:
+        with open(ca, "rb") as f:
+            creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+        channel = grpc.secure_channel(target, creds)
+    else:
+        channel = grpc.insecure_channel(target)
+    with channel as ch:
         stub = rpc.EchoStub(ch)
         md = [("x-h2mux-test", "ascii value"), ("x-blob-bin", b"\x00\x01\xfe\xff")]
         r, call = stub.Unary.with_call(pb.EchoRequest(payload=b"hello", repeat=0), timeout=5, metadata=md)
@@ -85,55 +98,74 @@ def run_client(target, h2mux_extras=False):
     return 1 if failures else 0
 
 
-def run_server(port):
+def run_server(port, cert=None, key=None):
     import time
     import grpc
     pb, rpc = load_stubs()
 
-    def echo_metadata(context):
-        md = [(k, v) for k, v in context.invocation_metadata() if k.startswith("x-") and not k.startswith("x-h2mux-fail")]
-        context.send_initial_metadata(md)
-
-    def maybe_fail(context):
+    def prologue(context):
+        """The shared test conventions: delay, requested failure, metadata echo, gzip."""
         md = dict(context.invocation_metadata())
         if "x-h2mux-delay-ms" in md:
             time.sleep(int(md["x-h2mux-delay-ms"]) / 1000)
         if "x-h2mux-fail" in md:
             context.abort(getattr(grpc.StatusCode, md["x-h2mux-fail"]), "failure requested by the client")
+        if md.get("x-h2mux-compress") == "gzip":
+            context.set_compression(grpc.Compression.Gzip)
+        echoed = [(k, v) for k, v in context.invocation_metadata()
+                  if k.startswith("x-") and k not in ("x-h2mux-fail", "x-h2mux-delay-ms")]
+        context.send_initial_metadata(echoed)
+        context.set_trailing_metadata([("x-trailer", "done")])
 
     class Echo(rpc.EchoServicer):
         def Unary(self, req, context):
-            maybe_fail(context)
-            echo_metadata(context)
+            prologue(context)
             return pb.EchoReply(payload=req.payload, index=0)
 
         def ServerStream(self, req, context):
-            maybe_fail(context)
+            prologue(context)
             for i in range(req.repeat):
                 yield pb.EchoReply(payload=req.payload, index=i)
 
         def ClientStream(self, reqs, context):
-            maybe_fail(context)
+            prologue(context)
             return pb.EchoReply(payload=b"".join(r.payload for r in reqs), index=0)
 
         def Bidi(self, reqs, context):
-            maybe_fail(context)
+            prologue(context)
             for i, r in enumerate(reqs):
                 yield pb.EchoReply(payload=r.payload, index=i)
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     rpc.add_EchoServicer_to_server(Echo(), server)
-    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    if cert:
+        with open(cert, "rb") as c, open(key, "rb") as k:
+            creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+        bound = server.add_secure_port(f"127.0.0.1:{port}", creds)
+    else:
+        bound = server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     print(f"listening on 127.0.0.1:{bound}", flush=True)
     server.wait_for_termination()
     return 0
 
 
+def option(args, name):
+    """The value after `name` in args (and removes both), or None."""
+    if name in args:
+        i = args.index(name)
+        value = args[i + 1]
+        del args[i:i + 2]
+        return value
+    return None
+
+
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] in ("client", "client-h2mux"):
-        sys.exit(run_client(sys.argv[2], h2mux_extras=sys.argv[1] == "client-h2mux"))
-    if len(sys.argv) >= 2 and sys.argv[1] == "server":
-        sys.exit(run_server(int(sys.argv[2]) if len(sys.argv) > 2 else 0))
+    args = sys.argv[1:]
+    ca, cert, key = option(args, "--ca"), option(args, "--cert"), option(args, "--key")
+    if len(args) >= 2 and args[0] in ("client", "client-h2mux"):
+        sys.exit(run_client(args[1], h2mux_extras=args[0] == "client-h2mux", ca=ca))
+    if len(args) >= 1 and args[0] == "server":
+        sys.exit(run_server(int(args[1]) if len(args) > 1 else 0, cert=cert, key=key))
     print(__doc__)
     sys.exit(2)
