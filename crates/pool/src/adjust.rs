@@ -11,8 +11,8 @@
 //!     and a quiet minute does not throw the pool away.
 //! * **interval** (time between creation rounds):
 //!   - more creations failed than succeeded: double it (back off), up to `max_interval`;
-//!   - else fill = idle streams at the end of the round ÷ capacity;
-//!     fill < 20 % (running low): halve it, down to `min_interval`;
+//!   - else fill = the fewest idle streams during the round (its low-water mark) ÷
+//!     capacity; fill < 20 % (running low): halve it, down to `min_interval`;
 //!     fill ≥ 80 % (full): double it, up to `max_interval`;
 //!   - otherwise unchanged.
 //!
@@ -53,7 +53,8 @@ impl Limits {
 pub struct Round {
     /// Streams the application took from the pool.
     pub taken: usize,
-    /// Idle pre-opened streams left at the end of the round.
+    /// The fewest idle pre-opened streams during the round (a pool that refills as soon as
+    /// it empties ran low even if it ends the round full).
     pub idle: usize,
     /// Stream creations that succeeded.
     pub created: usize,

@@ -20,9 +20,9 @@
 //!
 //! # Rounds: when streams are created
 //! The manager works in rounds of [`ClientPool::interval`]. At the end of a round it feeds
-//! what happened (streams taken, idle at the end, creations that succeeded and failed) to the
-//! rule of [`crate::adjust`], which moves the capacity and the interval within their bounds;
-//! then it creates streams up to the capacity. Two things start creation early, without
+//! what happened (streams taken, the fewest idle during the round, creations that succeeded
+//! and failed) to the rule of [`crate::adjust`], which moves the capacity and the interval
+//! within their bounds; then it creates streams up to the capacity. Two things start creation early, without
 //! ending the round: a connection coming up, and a take that leaves no idle data stream.
 //! The control stream `00000000` does not count against the capacity.
 
@@ -153,6 +153,8 @@ struct State {
     creating: usize,
     cursor: usize,
     round: Round,
+    /// The fewest idle data streams since the round began.
+    round_low: usize,
     adjuster: Adjuster,
     creating_allowed: bool,
 }
@@ -262,6 +264,7 @@ impl ClientPool {
                 creating: 0,
                 cursor: 0,
                 round: Round::default(),
+                round_low: 0,
                 adjuster,
                 creating_allowed: true,
             }),
@@ -393,7 +396,11 @@ impl ClientPool {
     /// Drops every idle stream (the server sees them reset); the manager refills the pool.
     pub fn flush(&self) {
         let sh = self.shared();
-        let idle = std::mem::take(&mut sh.lock().idle);
+        let idle = {
+            let mut st = sh.lock();
+            st.round_low = 0;
+            std::mem::take(&mut st.idle)
+        };
         discard(idle.into_values());
         sh.wake.notify_one();
     }
@@ -446,7 +453,9 @@ impl ClientPool {
 /// Counts a take; an empty pool starts creation at once.
 fn took(sh: &Shared, st: &mut State) {
     st.round.taken += 1;
-    if st.idle_data() == 0 {
+    let idle = st.idle_data();
+    st.round_low = st.round_low.min(idle);
+    if idle == 0 {
         sh.wake.notify_one();
     }
 }
@@ -509,11 +518,12 @@ fn end_round(sh: &Shared) {
             .filter_map(|id| st.idle.remove(id))
             .collect();
         let r = Round {
-            idle: st.idle_data(),
+            idle: st.round_low.min(st.idle_data()),
             ..st.round
         };
         st.adjuster.end_round(r);
         st.round = Round::default();
+        st.round_low = usize::MAX;
         sh.mirror(&st.adjuster);
         dead
     };
@@ -660,8 +670,7 @@ async fn create_stream(
                         let rest = d.slice(d.len() - rest.len()..);
                         return Ok(PoolStream::new(
                             id,
-                            tx,
-                            rx,
+                            (tx, rx),
                             rest,
                             end,
                             info,

@@ -607,7 +607,7 @@ enum Decision {
 
 /// What a stream request turned into.
 enum Setup {
-    Ready(PoolStream, bool),
+    Ready(Box<PoolStream>, bool),
     Refused(String),
 }
 
@@ -624,7 +624,7 @@ async fn setup(sh: Arc<Shared>, h: StreamHandle, info: Arc<ConnInfo>) {
             )
         }),
         Ok(Setup::Refused(why)) => sh.error(|| format!("{peer}: {why}")),
-        Ok(Setup::Ready(s, control)) => register(&sh, s, control),
+        Ok(Setup::Ready(s, control)) => register(&sh, *s, control),
     }
 }
 
@@ -717,7 +717,15 @@ async fn setup_stream(sh: &Arc<Shared>, h: StreamHandle, info: Arc<ConnInfo>) ->
     }
     let rest = first.slice(1..);
     Setup::Ready(
-        PoolStream::new(id, tx, rx, rest, ended, info, &sh.counters, hold),
+        Box::new(PoolStream::new(
+            id,
+            (tx, rx),
+            rest,
+            ended,
+            info,
+            &sh.counters,
+            hold,
+        )),
         control,
     )
 }

@@ -101,8 +101,7 @@ impl std::fmt::Debug for PoolStream {
 impl PoolStream {
     pub(crate) fn new(
         id: PoolStreamId,
-        tx: StreamSender,
-        rx: StreamReceiver,
+        (tx, rx): (StreamSender, StreamReceiver),
         first: Bytes,
         ended: bool,
         conn: Arc<ConnInfo>,

@@ -161,16 +161,13 @@ async fn fault3_a_timeout_on_one_stream_leaves_the_others_alone() {
     // then time out, on that stream only.
     c2.set_write_timeout(Some(Duration::from_millis(200)));
     let chunk = vec![0u8; 256 << 10];
-    let t0 = tokio::time::Instant::now();
-    let mut n = 0usize;
+    let mut written = 0usize;
     let e = loop {
         if let Err(e) = c2.write_all(&chunk).await {
             break e;
         }
-        n += chunk.len();
-        if n % (4 << 20) == 0 {
-            eprintln!("DEBUG {n} {:?}", t0.elapsed());
-        }
+        written += chunk.len();
+        assert!(written < 256 << 20, "writes never pushed back");
     };
     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
     c1.write_all(b"fine").await.unwrap();
@@ -457,10 +454,10 @@ async fn fault8_flush_reconfigure_and_take_at_once_stay_consistent() {
         let mut i = 0u64;
         while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
             i += 1;
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 c2.flush();
             }
-            if i % 5 == 0 {
+            if i.is_multiple_of(5) {
                 s2.flush();
             }
             let max = 4 + (i % 40) as usize;
