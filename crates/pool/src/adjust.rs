@@ -143,6 +143,18 @@ mod tests {
         }
     }
 
+    /// Rounds in which the application takes every stream and creation refills.
+    fn busy_rounds(a: &mut Adjuster, n: usize) {
+        for _ in 0..n {
+            a.end_round(Round {
+                taken: a.capacity(),
+                idle: 0,
+                created: a.capacity(),
+                failed: 0,
+            });
+        }
+    }
+
     #[test]
     fn heavy_use_grows_capacity_to_the_maximum_and_keeps_the_interval_short() {
         let mut a = Adjuster::new(limits());
@@ -165,14 +177,7 @@ mod tests {
     #[test]
     fn idleness_shrinks_capacity_to_the_minimum_and_lengthens_the_interval() {
         let mut a = Adjuster::new(limits());
-        for _ in 0..10 {
-            a.end_round(Round {
-                taken: a.capacity(),
-                idle: 0,
-                created: a.capacity(),
-                failed: 0,
-            });
-        }
+        busy_rounds(&mut a, 10);
         let mut intervals = Vec::new();
         for _ in 0..30 {
             a.end_round(Round {
@@ -255,14 +260,7 @@ mod tests {
     #[test]
     fn new_limits_clamp_the_knobs_and_keep_them_otherwise() {
         let mut a = Adjuster::new(limits());
-        for _ in 0..10 {
-            a.end_round(Round {
-                taken: a.capacity(),
-                idle: 0,
-                created: a.capacity(),
-                failed: 0,
-            });
-        }
+        busy_rounds(&mut a, 10);
         assert_eq!(a.capacity(), 20);
         a.set_limits(Limits {
             max_capacity: 8,

@@ -330,6 +330,11 @@ impl ClientPool {
         }
     }
 
+    /// Whether the stream named `id` waits in the pool now (an `outgoing_get` would not wait).
+    pub fn contains(&self, id: PoolStreamId) -> bool {
+        self.shared().lock().idle.contains_key(&id)
+    }
+
     /// Whether at least one connection is up and has its control stream done.
     pub fn ready(&self) -> bool {
         self.shared().lock().conns.values().any(|c| c.ready)
@@ -427,12 +432,7 @@ impl ClientPool {
         for c in &conns {
             c.shutdown();
         }
-        let deadline = tokio::time::Instant::now() + grace;
-        while sh.counters.streams.load(Ordering::Relaxed) > 0
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        crate::transport::streams_dropped(&sh.counters, grace).await;
         close(sh);
     }
 

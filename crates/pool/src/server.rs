@@ -118,14 +118,63 @@ struct Session {
     control_given: bool,
 }
 
+/// Streams waiting to be handed out, and callers waiting for one.
+#[derive(Default)]
+struct Queue {
+    streams: VecDeque<PoolStream>,
+    waiters: VecDeque<oneshot::Sender<PoolStream>>,
+}
+
+impl Queue {
+    /// The oldest live stream, or a place in the line of waiting callers.
+    fn take(&mut self) -> Result<PoolStream, oneshot::Receiver<PoolStream>> {
+        while let Some(mut s) = self.streams.pop_front() {
+            if s.poll_alive() {
+                return Ok(s);
+            }
+            discard([s]);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.waiters.retain(|w| !w.is_closed());
+        self.waiters.push_back(tx);
+        Err(rx)
+    }
+
+    /// A new stream: to the first caller still waiting, else into the queue.
+    fn offer(&mut self, mut s: PoolStream) {
+        while let Some(w) = self.waiters.pop_front() {
+            match w.send(s) {
+                Ok(()) => return,
+                Err(back) => s = back,
+            }
+        }
+        self.streams.push_back(s);
+    }
+
+    /// Removes the streams `gone` says are gone.
+    fn remove(&mut self, mut gone: impl FnMut(&mut PoolStream) -> bool) -> Vec<PoolStream> {
+        let mut out = Vec::new();
+        let mut keep = VecDeque::with_capacity(self.streams.len());
+        for mut s in self.streams.drain(..) {
+            if gone(&mut s) {
+                out.push(s);
+            } else {
+                keep.push_back(s);
+            }
+        }
+        self.streams = keep;
+        out
+    }
+}
+
 #[derive(Default)]
 struct State {
-    idle: VecDeque<PoolStream>,
+    /// Data streams.
+    data: Queue,
     /// Requests past the capacity check whose answer is not sent yet.
     reserved: usize,
-    controls: VecDeque<PoolStream>,
-    waiters: VecDeque<oneshot::Sender<PoolStream>>,
-    control_waiters: VecDeque<oneshot::Sender<PoolStream>>,
+    /// Control streams (one per session).
+    control: Queue,
     sessions: HashMap<u64, Session>,
     next_session: u64,
 }
@@ -243,46 +292,31 @@ impl ServerPool {
         &self,
         timeout: Duration,
     ) -> Result<(PoolStreamId, PoolStream), PoolError> {
-        let rx = {
-            let mut st = self.shared().lock();
-            if self.shared().is_closed() {
-                return Err(PoolError::Closed);
-            }
-            while let Some(mut s) = st.idle.pop_front() {
-                if s.poll_alive() {
-                    return Ok((s.id(), s));
-                }
-            }
-            let (tx, rx) = oneshot::channel();
-            st.waiters.retain(|w| !w.is_closed());
-            st.waiters.push_back(tx);
-            rx
-        };
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(s)) => Ok((s.id(), s)),
-            Ok(Err(_)) => Err(PoolError::Closed),
-            Err(_) => Err(PoolError::Timeout(timeout)),
-        }
+        let s = self.take(|st| &mut st.data, timeout).await?;
+        Ok((s.id(), s))
     }
 
     /// The next client's control stream (ID `00000000`, the first stream of each client
     /// connection), waiting at most `timeout`. [`PoolStream::session`] tells which
     /// connection's streams belong with it.
     pub async fn incoming_control(&self, timeout: Duration) -> Result<PoolStream, PoolError> {
+        self.take(|st| &mut st.control, timeout).await
+    }
+
+    async fn take(
+        &self,
+        queue: fn(&mut State) -> &mut Queue,
+        timeout: Duration,
+    ) -> Result<PoolStream, PoolError> {
         let rx = {
             let mut st = self.shared().lock();
             if self.shared().is_closed() {
                 return Err(PoolError::Closed);
             }
-            while let Some(mut s) = st.controls.pop_front() {
-                if s.poll_alive() {
-                    return Ok(s);
-                }
+            match queue(&mut st).take() {
+                Ok(s) => return Ok(s),
+                Err(rx) => rx,
             }
-            let (tx, rx) = oneshot::channel();
-            st.control_waiters.retain(|w| !w.is_closed());
-            st.control_waiters.push_back(tx);
-            rx
         };
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(s)) => Ok(s),
@@ -299,7 +333,7 @@ impl ServerPool {
     /// Streams waiting in the pool (data and control).
     pub fn active(&self) -> usize {
         let st = self.shared().lock();
-        st.idle.len() + st.controls.len()
+        st.data.streams.len() + st.control.streams.len()
     }
 
     /// The most data streams the pool holds (`max_capacity`).
@@ -341,8 +375,8 @@ impl ServerPool {
         let (idle, controls) = {
             let mut st = self.shared().lock();
             (
-                std::mem::take(&mut st.idle),
-                std::mem::take(&mut st.controls),
+                std::mem::take(&mut st.data.streams),
+                std::mem::take(&mut st.control.streams),
             )
         };
         discard(idle.into_iter().chain(controls));
@@ -370,12 +404,7 @@ impl ServerPool {
         for c in &conns {
             c.shutdown();
         }
-        let deadline = tokio::time::Instant::now() + grace;
-        while sh.counters.streams.load(Ordering::Relaxed) > 0
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        crate::transport::streams_dropped(&sh.counters, grace).await;
         close(sh);
     }
 
@@ -384,7 +413,7 @@ impl ServerPool {
         let sh = self.shared();
         let st = sh.lock();
         PoolStats {
-            idle: st.idle.len() + st.controls.len(),
+            idle: st.data.streams.len() + st.control.streams.len(),
             connections: st.sessions.len(),
             tasks: sh.counters.tasks.load(Ordering::Relaxed),
             streams: sh.counters.streams.load(Ordering::Relaxed),
@@ -398,21 +427,19 @@ fn close(sh: &Arc<Shared>) {
         return;
     }
     sh.accepting.store(false, Ordering::Relaxed);
-    let (idle, controls, waiters, cw, kills) = {
+    let (idle, controls, kills) = {
         let mut st = sh.lock();
         (
-            std::mem::take(&mut st.idle),
-            std::mem::take(&mut st.controls),
-            std::mem::take(&mut st.waiters),
-            std::mem::take(&mut st.control_waiters),
+            std::mem::take(&mut st.data),
+            std::mem::take(&mut st.control),
             st.sessions
                 .values()
                 .map(|s| s.kill.clone())
                 .collect::<Vec<_>>(),
         )
     };
-    discard(idle.into_iter().chain(controls));
-    drop((waiters, cw));
+    // Dropping the waiters' senders fails their calls with `Closed`.
+    discard(idle.streams.into_iter().chain(controls.streams));
     for k in kills {
         k.kill();
     }
@@ -480,20 +507,9 @@ async fn sweep_loop(sh: Arc<Shared>) {
             _ = closed_signal(&mut closed) => return,
         }
         let dead = {
-            let mut guard = sh.lock();
-            let st = &mut *guard;
-            let mut dead = Vec::new();
-            for q in [&mut st.idle, &mut st.controls] {
-                let mut keep = VecDeque::with_capacity(q.len());
-                for mut s in q.drain(..) {
-                    if s.poll_alive() {
-                        keep.push_back(s);
-                    } else {
-                        dead.push(s);
-                    }
-                }
-                *q = keep;
-            }
+            let mut st = sh.lock();
+            let mut dead = st.data.remove(|s| !s.poll_alive());
+            dead.extend(st.control.remove(|s| !s.poll_alive()));
             dead
         };
         discard(dead);
@@ -558,16 +574,10 @@ async fn session(sh: Arc<Shared>, t: Transport) {
     }
     conn.closed().await;
     let gone = {
-        let mut guard = sh.lock();
-        let st = &mut *guard;
+        let mut st = sh.lock();
         st.sessions.remove(&id);
-        let mut gone = Vec::new();
-        for q in [&mut st.idle, &mut st.controls] {
-            let (lost, keep): (VecDeque<_>, VecDeque<_>) =
-                q.drain(..).partition(|s| s.session() == id);
-            *q = keep;
-            gone.extend(lost);
-        }
+        let mut gone = st.data.remove(|s| s.session() == id);
+        gone.extend(st.control.remove(|s| s.session() == id));
         gone
     };
     let n = gone.len();
@@ -669,7 +679,7 @@ async fn setup_stream(sh: &Arc<Shared>, h: StreamHandle, info: Arc<ConnInfo>) ->
     let decision = {
         let mut guard = sh.lock();
         let st = &mut *guard;
-        let full = st.idle.len() + st.reserved >= sh.max_capacity;
+        let full = st.data.streams.len() + st.reserved >= sh.max_capacity;
         match st.sessions.get_mut(&info.session) {
             None => return refused("session closed during setup".into()),
             Some(sess) if !sess.control_given => {
@@ -758,23 +768,9 @@ fn register(sh: &Arc<Shared>, s: PoolStream, control: bool) {
         discard([s]);
         return;
     }
-    let (waiters, queue) = if control {
-        let State {
-            control_waiters,
-            controls,
-            ..
-        } = &mut *st;
-        (control_waiters, controls)
+    if control {
+        st.control.offer(s);
     } else {
-        let State { waiters, idle, .. } = &mut *st;
-        (waiters, idle)
-    };
-    let mut s = s;
-    while let Some(w) = waiters.pop_front() {
-        match w.send(s) {
-            Ok(()) => return,
-            Err(back) => s = back,
-        }
+        st.data.offer(s);
     }
-    queue.push_back(s);
 }

@@ -236,19 +236,54 @@ pub struct ConnInfo {
     pub session: u64,
 }
 
-fn check_session(
-    version: Option<rustls::ProtocolVersion>,
-    alpn: Option<&[u8]>,
+/// Checks a finished handshake (ALPN `h2`, TLS 1.3) and describes the session.
+fn session_info(
+    c: &rustls::CommonState,
+    server_name: Option<String>,
     peer: &str,
-) -> Result<(), PoolError> {
-    check_alpn(alpn)?;
+) -> Result<TlsInfo, PoolError> {
+    check_alpn(c.alpn_protocol())?;
+    let version = c.protocol_version();
     if version != Some(rustls::ProtocolVersion::TLSv1_3) {
         return Err(PoolError::Tls {
             peer: peer.to_string(),
             reason: format!("negotiated {version:?}; the pool requires TLS 1.3"),
         });
     }
-    Ok(())
+    Ok(TlsInfo {
+        version: format!(
+            "{:?}",
+            version.unwrap_or(rustls::ProtocolVersion::Unknown(0))
+        ),
+        cipher_suite: c
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_default(),
+        alpn: c
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned()),
+        server_name,
+        peer_certificates: c
+            .peer_certificates()
+            .map(|cs| cs.iter().map(|c| c.clone().into_owned()).collect())
+            .unwrap_or_default(),
+    })
+}
+
+/// Runs a handshake with a timeout, naming the peer in the error.
+async fn handshake<T, E: std::fmt::Display>(
+    f: impl Future<Output = Result<T, E>>,
+    timeout: Duration,
+    peer: &str,
+) -> Result<T, PoolError> {
+    let tls_err = |reason: String| PoolError::Tls {
+        peer: peer.to_string(),
+        reason,
+    };
+    tokio::time::timeout(timeout, f)
+        .await
+        .map_err(|_| tls_err(format!("handshake did not finish within {timeout:?}")))?
+        .map_err(|e| tls_err(format!("handshake failed: {e}")))
 }
 
 /// The client TLS configuration of a mode: `0`/`1` encrypt without verifying, `2` verifies
@@ -283,38 +318,11 @@ pub(crate) async fn client_handshake(
     timeout: Duration,
     peer: &str,
 ) -> Result<(BoxIo, TlsInfo), PoolError> {
-    let tls_err = |reason: String| PoolError::Tls {
-        peer: peer.to_string(),
-        reason,
-    };
     let name = ServerName::try_from(hostname.to_string())
         .map_err(|e| PoolError::Config(format!("hostname {hostname:?}: {e}")))?;
     let connector = tokio_rustls::TlsConnector::from(cfg);
-    let s = tokio::time::timeout(timeout, connector.connect(name, t.io))
-        .await
-        .map_err(|_| tls_err(format!("handshake did not finish within {timeout:?}")))?
-        .map_err(|e| tls_err(format!("handshake failed: {e}")))?;
-    let c = s.get_ref().1;
-    check_session(c.protocol_version(), c.alpn_protocol(), peer)?;
-    let info = TlsInfo {
-        version: format!(
-            "{:?}",
-            c.protocol_version()
-                .unwrap_or(rustls::ProtocolVersion::Unknown(0))
-        ),
-        cipher_suite: c
-            .negotiated_cipher_suite()
-            .map(|s| format!("{:?}", s.suite()))
-            .unwrap_or_default(),
-        alpn: c
-            .alpn_protocol()
-            .map(|p| String::from_utf8_lossy(p).into_owned()),
-        server_name: Some(hostname.to_string()),
-        peer_certificates: c
-            .peer_certificates()
-            .map(|cs| cs.iter().map(|c| c.clone().into_owned()).collect())
-            .unwrap_or_default(),
-    };
+    let s = handshake(connector.connect(name, t.io), timeout, peer).await?;
+    let info = session_info(s.get_ref().1, Some(hostname.to_string()), peer)?;
     Ok((Box::new(s), info))
 }
 
@@ -325,33 +333,10 @@ pub(crate) async fn server_handshake(
     timeout: Duration,
     peer: &str,
 ) -> Result<(BoxIo, TlsInfo), PoolError> {
-    let tls_err = |reason: String| PoolError::Tls {
-        peer: peer.to_string(),
-        reason,
-    };
     let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-    let s = tokio::time::timeout(timeout, acceptor.accept(io))
-        .await
-        .map_err(|_| tls_err(format!("handshake did not finish within {timeout:?}")))?
-        .map_err(|e| tls_err(format!("handshake failed: {e}")))?;
+    let s = handshake(acceptor.accept(io), timeout, peer).await?;
     let c = s.get_ref().1;
-    check_session(c.protocol_version(), c.alpn_protocol(), peer)?;
-    let info = TlsInfo {
-        version: format!(
-            "{:?}",
-            c.protocol_version()
-                .unwrap_or(rustls::ProtocolVersion::Unknown(0))
-        ),
-        cipher_suite: c
-            .negotiated_cipher_suite()
-            .map(|s| format!("{:?}", s.suite()))
-            .unwrap_or_default(),
-        alpn: c
-            .alpn_protocol()
-            .map(|p| String::from_utf8_lossy(p).into_owned()),
-        server_name: c.server_name().map(str::to_string),
-        peer_certificates: Vec::new(),
-    };
+    let info = session_info(c, c.server_name().map(str::to_string), peer)?;
     Ok((Box::new(s), info))
 }
 
@@ -523,6 +508,14 @@ where
         let _live = live;
         fut.await
     })
+}
+
+/// Waits until no pooled stream of the pool exists any more, or `grace` has passed.
+pub(crate) async fn streams_dropped(counters: &Counters, grace: Duration) {
+    let deadline = tokio::time::Instant::now() + grace;
+    while counters.streams.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// A uniformly random u32 for backoff jitter (the OS RNG; a fixed value if it fails, which

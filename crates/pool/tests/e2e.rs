@@ -380,19 +380,10 @@ async fn tls_mode_2_with_a_wrong_hostname_fails_clearly_and_mode_0_does_not_veri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_allowed_client_address_may_connect() {
     let certs = certs();
-    let mk = |allowed: &str| {
-        let mut cfg = h2mux_pool::ServerConfig::new(
-            16,
-            certs.server.clone(),
-            h2mux_pool::Listen::Addr("127.0.0.1:0".into()),
-        );
-        cfg.allowed_ip = Some(allowed.parse().unwrap());
-        h2mux_pool::ServerPool::new(cfg)
-    };
     // Allowed 127.0.0.2: a client from 127.0.0.1 is refused, one from 127.0.0.2 pairs; the
     // allowed address given as IPv4-mapped IPv6 is the same address.
     for allowed in ["127.0.0.2", "::ffff:127.0.0.2"] {
-        let server = mk(allowed).await.unwrap();
+        let server = server_allowing(allowed, &certs).await;
         let addr = server.local_addr().unwrap().to_string();
         let refused = client(&addr, &certs);
         wait_until(T, "the refused client fails", || {

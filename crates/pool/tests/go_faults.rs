@@ -283,18 +283,9 @@ async fn fault5_silent_clients_block_no_one_and_are_dropped_after_the_timeout() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault6_the_ip_check_runs_at_accept_on_parsed_addresses() {
     let certs = certs();
-    let mk = |allowed: &str| {
-        let mut cfg = h2mux_pool::ServerConfig::new(
-            16,
-            certs.server.clone(),
-            h2mux_pool::Listen::Addr("127.0.0.1:0".into()),
-        );
-        cfg.allowed_ip = Some(allowed.parse().unwrap());
-        ServerPool::new(cfg)
-    };
     // Refused: the connection is closed at once, without waiting for a ClientHello (a server
     // that handshakes first would wait for one).
-    let server = mk("127.0.0.2").await.unwrap();
+    let server = server_allowing("127.0.0.2", &certs).await;
     let mut sock = tokio::net::TcpStream::connect(server.local_addr().unwrap())
         .await
         .unwrap();
@@ -305,7 +296,7 @@ async fn fault6_the_ip_check_runs_at_accept_on_parsed_addresses() {
     assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
     assert_eq!(server.error_count(), 1);
     // Allowed, written as an IPv4-mapped IPv6 address: the same client as 127.0.0.1.
-    let server = mk("::ffff:127.0.0.1").await.unwrap();
+    let server = server_allowing("::ffff:127.0.0.1", &certs).await;
     let client = client(&server.local_addr().unwrap().to_string(), &certs);
     let (mut s, mut c) = pair(&server, &client).await;
     c.write_all(b"mapped").await.unwrap();

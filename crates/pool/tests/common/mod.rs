@@ -35,6 +35,13 @@ pub async fn server(max_capacity: usize, certs: &Certs) -> ServerPool {
     .unwrap()
 }
 
+/// A server pool on 127.0.0.1 that lets only `allowed` connect.
+pub async fn server_allowing(allowed: &str, certs: &Certs) -> ServerPool {
+    let mut cfg = ServerConfig::new(16, certs.server.clone(), Listen::Addr("127.0.0.1:0".into()));
+    cfg.allowed_ip = Some(allowed.parse().unwrap());
+    ServerPool::new(cfg).await.unwrap()
+}
+
 /// A client configuration for tests: quick rounds, verified against the test certificate.
 pub fn client_config(addr: &str, certs: &Certs) -> ClientConfig {
     let mut c = ClientConfig::new(TlsMode::Verified, "pool.test", Resolver::fixed(addr));
