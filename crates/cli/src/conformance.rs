@@ -21,14 +21,19 @@ pub struct Args {
     #[arg(long, short)]
     verbose: bool,
     /// Instead of the conformance cases, run the known attacks (CVE-2019-9511…9518, Rapid
-    /// Reset, MadeYouReset, CONTINUATION flood, HPACK bomb, slowloris, connection flood), each
-    /// bounded, and print how the server reacted. `--only` filters attacks by name.
+    /// Reset, MadeYouReset, CONTINUATION flood, HPACK bomb, slowloris on the preface and the
+    /// TLS handshake, connection floods, idle connections), each bounded, and print how the
+    /// server reacted. `--only` filters attacks by name.
     #[arg(long)]
     attacks: bool,
     /// With --attacks: the server's process id, to report its memory growth during each attack
     /// and run a well-behaved client beside it.
     #[arg(long)]
     pid: Option<u32>,
+    /// With --attacks: the local address attack connections come from (e.g. 127.0.0.2, so that
+    /// a per-address connection limit hits the attacker and not the well-behaved client).
+    #[arg(long, value_name = "IP")]
+    attack_from: Option<std::net::IpAddr>,
 }
 
 /// Runs the suite; exit code 0 when every case passed (or was not applicable), 1 otherwise.
@@ -81,7 +86,10 @@ fn run_attacks(args: &Args) -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    let budget = h2mux_conformance::attacks::Budget::default();
+    let budget = h2mux_conformance::attacks::Budget {
+        source: args.attack_from,
+        ..h2mux_conformance::attacks::Budget::default()
+    };
     for (name, attack) in h2mux_conformance::attacks::all() {
         if !args.only.is_empty() && !args.only.iter().any(|p| name.starts_with(p.as_str())) {
             continue;
@@ -108,6 +116,9 @@ fn run_attacks(args: &Args) -> ExitCode {
             r.bytes_sent,
             r.elapsed.as_secs_f64()
         );
+        if !r.detail.is_empty() {
+            println!("{:<24} {}", "", r.detail);
+        }
     }
     ExitCode::SUCCESS
 }

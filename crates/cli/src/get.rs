@@ -22,8 +22,59 @@ pub struct Args {
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// https: do not verify the server certificate (self-signed test servers).
-    #[arg(long, short = 'k')]
+    #[arg(long, short = 'k', conflicts_with = "ca")]
     insecure: bool,
+    /// https: verify the server against the CA certificates in this PEM file instead of the
+    /// public web roots.
+    #[arg(long, value_name = "PEM")]
+    ca: Option<PathBuf>,
+    /// https: present this PEM client certificate chain (mutual TLS; needs --key and --ca).
+    #[arg(long, value_name = "PEM", requires_all = ["key", "ca"])]
+    cert: Option<PathBuf>,
+    /// The PEM private key of --cert.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Give up connecting (TCP and TLS handshake) after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    connect_timeout: f64,
+    /// Give up on the whole request after this many seconds (0: no limit).
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    timeout: f64,
+}
+
+/// How `get` checks the server over TLS.
+enum Trust {
+    WebRoots,
+    Insecure,
+    Ca {
+        ca: PathBuf,
+        identity: Option<(PathBuf, PathBuf)>,
+    },
+}
+
+impl Trust {
+    fn config(&self) -> Result<std::sync::Arc<h2mux::rustls::ClientConfig>, h2mux::Error> {
+        use h2mux::tls;
+        match self {
+            Trust::WebRoots => tls::client_config(),
+            Trust::Insecure => tls::client_config_insecure(),
+            Trust::Ca { ca, identity: None } => {
+                tls::client_config_with_roots(&tls::certificates_from_pem(ca)?)
+            }
+            Trust::Ca {
+                ca,
+                identity: Some((cert, key)),
+            } => tls::client_config_with_identity(
+                &tls::certificates_from_pem(ca)?,
+                tls::certificates_from_pem(cert)?,
+                tls::private_key_from_pem(key)?,
+            ),
+        }
+    }
+}
+
+fn seconds(s: f64) -> Option<std::time::Duration> {
+    (s.is_finite() && s > 0.0).then(|| std::time::Duration::from_secs_f64(s))
 }
 
 /// Runs `h2mux get`.
@@ -72,29 +123,42 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    let tls = tls.then_some((host, args.insecure));
-    rt.block_on(fetch(addr, uri, args.output, tls))
+    let trust = match (&args.ca, args.insecure) {
+        (Some(ca), _) => Trust::Ca {
+            ca: ca.clone(),
+            identity: args.cert.clone().zip(args.key.clone()),
+        },
+        (None, true) => Trust::Insecure,
+        (None, false) => Trust::WebRoots,
+    };
+    let options = h2mux::ClientOptions {
+        connect_timeout: seconds(args.connect_timeout),
+        timeouts: h2mux::Timeouts {
+            request: seconds(args.timeout),
+            ..h2mux::Timeouts::default()
+        },
+        ..h2mux::ClientOptions::default()
+    };
+    let tls = tls.then_some((host, trust));
+    rt.block_on(fetch(addr, uri, args.output, tls, options))
 }
 
 async fn fetch(
     addr: String,
     uri: http::Uri,
     output: Option<PathBuf>,
-    tls: Option<(String, bool)>,
+    tls: Option<(String, Trust)>,
+    options: h2mux::ClientOptions,
 ) -> ExitCode {
     let connected = match tls {
-        None => Client::connect(&addr).await,
-        Some((host, insecure)) => {
-            let cfg = if insecure {
-                h2mux::tls::client_config_insecure()
-            } else {
-                h2mux::tls::client_config()
-            };
-            match cfg {
-                Ok(cfg) => Client::connect_tls(&addr, &host, cfg, h2mux::Config::default()).await,
-                Err(e) => Err(e),
+        None => Client::connect_with_options(&addr, &options).await,
+        Some((host, trust)) => match trust.config() {
+            Ok(cfg) => Client::connect_tls_with_options(&addr, &host, cfg, &options).await,
+            Err(e) => {
+                eprintln!("h2mux get: {e}");
+                return ExitCode::from(2);
             }
-        }
+        },
     };
     let client = match connected {
         Ok(c) => c,

@@ -1,22 +1,33 @@
 //! `h2mux serve`: an HTTP/2 server (h2c with prior knowledge, or TLS with ALPN h2) with a built-in page, `/bytes/N`
 //! (N bytes streamed in 1 MiB chunks), `/echo` (the request body streamed back) and, with
 //! `--root DIR`, the files under DIR; gRPC requests (by content-type) go to the built-in
-//! `h2mux.echo.v1.Echo` and `grpc.health.v1.Health` services; over TLS with `--cert/--key`. Prints
-//! `listening on ADDR` once bound.
+//! `h2mux.echo.v1.Echo` and `grpc.health.v1.Health` services; over TLS with `--cert/--key`
+//! (mutual TLS with `--client-ca`). Prints `listening on ADDR` once bound; every server limit
+//! of docs/LIMITS.md has a flag; SIGINT/SIGTERM shut down gracefully (GOAWAY, drain).
 
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use bytes::Bytes;
-use h2mux::{Body, Config, Server};
+use h2mux::{Body, Config, Server, ServerLimits};
 use http::{Method, Request, Response, StatusCode};
 
 /// Arguments of `h2mux serve`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Address to listen on (port 0: any free port; the chosen one is printed).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        visible_alias = "addr",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
     listen: String,
+    /// Cleartext HTTP/2 with prior knowledge (the default when no --cert is given).
+    #[arg(long, conflicts_with_all = ["cert", "key", "client_ca"])]
+    h2c: bool,
     /// Serve the files under this directory (GET /path → DIR/path).
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
@@ -26,6 +37,72 @@ pub struct Args {
     /// The PEM private key of --cert.
     #[arg(long, value_name = "PEM", requires = "cert")]
     key: Option<PathBuf>,
+    /// Mutual TLS: require a client certificate signed by a CA in this PEM file.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    client_ca: Option<PathBuf>,
+    /// With --client-ca: also serve clients that present no certificate.
+    #[arg(long, requires = "client_ca")]
+    client_cert_optional: bool,
+    /// Most connections open at once (all clients).
+    #[arg(long, value_name = "N", default_value_t = ServerLimits::default().max_connections)]
+    max_connections: usize,
+    /// Most connections open at once from one client IP address.
+    #[arg(long, value_name = "N", default_value_t = ServerLimits::default().max_connections_per_ip)]
+    max_connections_per_ip: usize,
+    /// Close a connection with no request in progress after this many seconds (0: never).
+    #[arg(long, value_name = "SECS", default_value_t = secs(ServerLimits::default().idle_timeout))]
+    idle_timeout: f64,
+    /// Drop a connection whose TLS handshake, or on h2c the first octets of its preface,
+    /// take longer than this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = ServerLimits::default().tls_handshake_timeout.as_secs_f64())]
+    handshake_timeout: f64,
+    /// Close a connection whose writes make no progress for this many seconds (the client
+    /// stopped reading; 0: never).
+    #[arg(long, value_name = "SECS", default_value_t = secs(ServerLimits::default().send_timeout))]
+    send_timeout: f64,
+    /// On SIGINT/SIGTERM, let requests in flight finish for up to this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = Config::default().drain_timeout.as_secs_f64())]
+    drain_timeout: f64,
+}
+
+fn secs(d: Option<Duration>) -> f64 {
+    d.map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A positive number of seconds (0 or less: `None`).
+fn duration(s: f64) -> Option<Duration> {
+    (s.is_finite() && s > 0.0).then(|| Duration::from_secs_f64(s))
+}
+
+impl Args {
+    fn limits(&self) -> ServerLimits {
+        let handshake = duration(self.handshake_timeout).unwrap_or(Duration::from_secs(10));
+        ServerLimits {
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            idle_timeout: duration(self.idle_timeout),
+            tls_handshake_timeout: handshake,
+            preface_timeout: handshake,
+            send_timeout: duration(self.send_timeout),
+        }
+    }
+
+    fn tls(&self) -> Result<Option<std::sync::Arc<h2mux::rustls::ServerConfig>>, h2mux::Error> {
+        let (Some(cert), Some(key)) = (&self.cert, &self.key) else {
+            return Ok(None);
+        };
+        match &self.client_ca {
+            None => h2mux::tls::server_config_from_pem(cert, key).map(Some),
+            Some(ca) => {
+                let auth = if self.client_cert_optional {
+                    h2mux::tls::ClientAuth::Optional
+                } else {
+                    h2mux::tls::ClientAuth::Required
+                };
+                h2mux::tls::server_config_from_pem_with_client_auth(cert, key, ca, auth).map(Some)
+            }
+        }
+    }
 }
 
 const PAGE: &str = "<!doctype html><title>h2mux</title><h1>h2mux</h1>\
@@ -34,7 +111,8 @@ const CHUNK: usize = 1 << 20;
 /// Largest `/bytes/N` served.
 const MAX_BYTES: u64 = 1 << 40;
 
-/// Runs `h2mux serve`.
+/// Runs `h2mux serve`. Exit codes: 0 after a graceful shutdown (SIGINT/SIGTERM), 2 bad
+/// arguments, certificate or key, or the address cannot be listened on; 1 other failures.
 pub fn run(args: Args) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -47,21 +125,26 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let mut server = match Server::bind(&args.listen, Config::default()).await {
-            Ok(s) => s,
+        let tls = match args.tls() {
+            Ok(t) => t,
             Err(e) => {
                 eprintln!("h2mux serve: {e}");
                 return ExitCode::from(2);
             }
         };
-        if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
-            match h2mux::tls::server_config_from_pem(cert, key) {
-                Ok(cfg) => server = server.with_tls(cfg),
-                Err(e) => {
-                    eprintln!("h2mux serve: {e}");
-                    return ExitCode::from(2);
-                }
+        let config = Config {
+            drain_timeout: duration(args.drain_timeout).unwrap_or(Duration::ZERO),
+            ..Config::default()
+        };
+        let mut server = match Server::bind(&args.listen, config).await {
+            Ok(s) => s.with_limits(args.limits()),
+            Err(e) => {
+                eprintln!("h2mux serve: {e}");
+                return ExitCode::from(2);
             }
+        };
+        if let Some(tls) = tls {
+            server = server.with_tls(tls);
         }
         match server.local_addr() {
             Ok(addr) => println!("listening on {addr}"),
@@ -70,6 +153,13 @@ pub fn run(args: Args) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
+        let control = server.handle();
+        let drain = args.drain_timeout;
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            eprintln!("h2mux serve: shutting down, letting requests finish for up to {drain} s");
+            control.shutdown();
+        });
         let root = args.root.map(std::sync::Arc::new);
         let rpc = std::sync::Arc::new(h2mux_rpc::server::echo_service());
         let served = server
@@ -93,6 +183,22 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
     })
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without signal handlers the process is simply killed; nothing to drain.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
 }
 
 fn response(status: StatusCode, body: Body) -> Response<Body> {

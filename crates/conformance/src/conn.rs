@@ -171,6 +171,27 @@ pub fn settings_payload(pairs: &[(u16, u32)]) -> Vec<u8> {
     out
 }
 
+/// A TCP connection to `addr` from the local address `from` (any port; any address when
+/// `None`), within `timeout`.
+pub fn tcp_connect(
+    addr: SocketAddr,
+    from: Option<std::net::IpAddr>,
+    timeout: Duration,
+) -> io::Result<TcpStream> {
+    let Some(ip) = from else {
+        return TcpStream::connect_timeout(&addr, timeout);
+    };
+    let domain = if addr.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    s.bind(&SocketAddr::new(ip, 0).into())?;
+    s.connect_timeout(&addr.into(), timeout)?;
+    Ok(s.into())
+}
+
 /// A raw client connection to the server under test.
 pub struct Conn {
     sock: TcpStream,
@@ -189,7 +210,17 @@ pub struct Conn {
 impl Conn {
     /// Opens a TCP connection (no bytes sent yet).
     pub fn connect(addr: SocketAddr, authority: &str, timeout: Duration) -> io::Result<Conn> {
-        let sock = TcpStream::connect_timeout(&addr, timeout)?;
+        Conn::connect_from(addr, None, authority, timeout)
+    }
+
+    /// Opens a TCP connection from the local address `from` (any, when `None`).
+    pub fn connect_from(
+        addr: SocketAddr,
+        from: Option<std::net::IpAddr>,
+        authority: &str,
+        timeout: Duration,
+    ) -> io::Result<Conn> {
+        let sock = tcp_connect(addr, from, timeout)?;
         sock.set_nodelay(true)?;
         Ok(Conn {
             sock,

@@ -1,6 +1,7 @@
 //! Errors of the driver and the HTTP layer.
 
-use h2mux_proto::CommandError;
+use h2mux_proto::{CommandError, ConnectionError, ResetCause};
+use h2mux_wire::ErrorCode;
 
 /// What went wrong, in words a user can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -9,6 +10,14 @@ pub enum Error {
     #[error("cannot connect to {addr}: {reason}")]
     Connect {
         /// The address dialled.
+        addr: String,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// Listening failed (address in use, permission denied, not a local address).
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address to listen on.
         addr: String,
         /// The operating system's reason.
         reason: String,
@@ -42,10 +51,38 @@ pub enum Error {
     Timeout(std::time::Duration),
 }
 
+impl Error {
+    /// The connection failed on our side of a rule: the message names the rule and the code.
+    pub fn from_connection_error(e: &ConnectionError) -> Error {
+        Error::Protocol(format!("{e} (GOAWAY {})", e.code()))
+    }
+
+    /// The peer ended the connection with GOAWAY carrying an error code.
+    pub fn peer_goaway(code: ErrorCode, debug_data: &[u8]) -> Error {
+        let debug = String::from_utf8_lossy(debug_data);
+        if debug.is_empty() {
+            Error::Protocol(format!("the peer closed the connection with GOAWAY {code}"))
+        } else {
+            Error::Protocol(format!(
+                "the peer closed the connection with GOAWAY {code}: {debug}"
+            ))
+        }
+    }
+
+    /// A stream reset, in words: who reset it and with which code.
+    pub fn from_reset(cause: &ResetCause) -> Error {
+        Error::StreamReset(match cause {
+            ResetCause::Remote(code) => format!("the peer sent RST_STREAM {code}"),
+            ResetCause::Local(e) => format!("{e} (RST_STREAM {})", e.code()),
+            ResetCause::GoAway => "the peer's GOAWAY says it was not processed (retryable)".into(),
+        })
+    }
+}
+
 impl From<CommandError> for Error {
     fn from(e: CommandError) -> Error {
         match e {
-            CommandError::Connection(c) => Error::Protocol(c.to_string()),
+            CommandError::Connection(c) => Error::from_connection_error(&c),
             CommandError::GoingAway => Error::ConnectionClosed,
             other => Error::Command(other.to_string()),
         }

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +14,11 @@ use h2mux_wire::ErrorCode;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::conn::{self, ConnectionHandle, StreamEvent, StreamReceiver, StreamSender};
 use crate::error::Error;
+use crate::guard::{Admission, Refusal, StallState, StallWatch};
 
 /// A message body: empty, one buffer, a stream of chunks fed by a [`BodySender`], or what
 /// the peer is sending.
@@ -29,7 +31,66 @@ enum Inner {
     Empty,
     Full(Option<Bytes>),
     Channel(mpsc::Receiver<Chunk>),
-    Incoming(StreamReceiver),
+    Incoming(Incoming),
+}
+
+/// What the peer sends on a stream, with the client's timeouts and cancel-on-drop.
+struct Incoming {
+    rx: StreamReceiver,
+    /// Client side: resets the stream (CANCEL) if the body is dropped or fails before its
+    /// end, so the server stops sending what nobody reads.
+    cancel: Option<CancelOnDrop>,
+    /// Longest wait for the next chunk ([`Timeouts::read`]).
+    read_timeout: Option<Duration>,
+    /// The whole exchange's deadline ([`Timeouts::request`]) and its length.
+    deadline: Option<(tokio::time::Instant, Duration)>,
+    /// END_STREAM seen, or an error reported: nothing more comes.
+    ended: bool,
+}
+
+/// Resets a stream with CANCEL when dropped while armed.
+struct CancelOnDrop {
+    tx: StreamSender,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            self.tx.reset(ErrorCode::CANCEL);
+        }
+    }
+}
+
+impl Incoming {
+    fn end(&mut self) {
+        self.ended = true;
+        if let Some(c) = self.cancel.as_mut() {
+            c.armed = false;
+        }
+    }
+
+    /// The next event within the read timeout and the request deadline.
+    async fn next_event(&mut self) -> Result<Option<StreamEvent>, Error> {
+        let now = tokio::time::Instant::now();
+        match earliest(self.deadline, self.read_timeout.map(|t| (now + t, t))) {
+            None => Ok(self.rx.recv().await),
+            Some((at, len)) => tokio::time::timeout_at(at, self.rx.recv())
+                .await
+                .map_err(|_| Error::Timeout(len)),
+        }
+    }
+}
+
+/// The earlier of two optional deadlines (each with the duration it stands for).
+fn earliest(
+    a: Option<(tokio::time::Instant, Duration)>,
+    b: Option<(tokio::time::Instant, Duration)>,
+) -> Option<(tokio::time::Instant, Duration)> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
 }
 
 enum Chunk {
@@ -48,6 +109,18 @@ impl BodySender {
         self.tx
             .send(Chunk::Data(data))
             .await
+            .map_err(|_| Error::ConnectionClosed)
+    }
+    /// [`BodySender::send`] for a thread outside any async runtime (the blocking client);
+    /// blocks while the reader is behind.
+    pub fn blocking_send(&self, data: Bytes) -> Result<(), Error> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::Command(
+                "BodySender::blocking_send called inside an async runtime; use send".into(),
+            ));
+        }
+        self.tx
+            .blocking_send(Chunk::Data(data))
             .map_err(|_| Error::ConnectionClosed)
     }
     /// Ends the body with trailers.
@@ -115,9 +188,45 @@ impl Body {
 
     fn incoming(stream: StreamReceiver) -> Body {
         Body {
-            inner: Inner::Incoming(stream),
+            inner: Inner::Incoming(Incoming {
+                rx: stream,
+                cancel: None,
+                read_timeout: None,
+                deadline: None,
+                ended: false,
+            }),
             trailers: None,
         }
+    }
+
+    /// The whole content, if the body is one buffer without trailers (sent without a pump).
+    fn take_full(&mut self) -> Option<Bytes> {
+        match (&mut self.inner, &self.trailers) {
+            (Inner::Full(b), None) => Some(b.take().unwrap_or_default()),
+            (Inner::Empty, None) => Some(Bytes::new()),
+            _ => None,
+        }
+    }
+
+    /// The whole content and the trailers, if the body is one buffer with trailers.
+    fn take_full_with_trailers(&mut self) -> Option<(Bytes, HeaderMap)> {
+        match &mut self.inner {
+            Inner::Full(_) | Inner::Empty if self.trailers.is_some() => {
+                let data = match &mut self.inner {
+                    Inner::Full(b) => b.take().unwrap_or_default(),
+                    _ => Bytes::new(),
+                };
+                self.trailers.take().map(|t| (data, t))
+            }
+            _ => None,
+        }
+    }
+
+    /// Ends this body with `trailers`, sent after its data (e.g. a complete gRPC response:
+    /// messages and status in one body, without a channel or a task).
+    pub fn with_trailers(mut self, trailers: HeaderMap) -> Body {
+        self.trailers = Some(trailers);
+        self
     }
 
     fn is_empty_now(&self) -> bool {
@@ -145,24 +254,58 @@ impl Body {
                         None => None,
                     }
                 }
-                Inner::Incoming(s) => match s.recv().await {
-                    Some(StreamEvent::Data(d, _)) => {
-                        if d.is_empty() {
-                            continue;
-                        }
-                        return Some(Ok(d));
-                    }
-                    Some(StreamEvent::Trailers(t)) => {
-                        self.trailers = Some(to_header_map(&t));
+                Inner::Incoming(s) => {
+                    if s.ended {
                         return None;
                     }
-                    Some(StreamEvent::Headers(..)) => continue,
-                    Some(StreamEvent::Reset(cause)) => {
-                        return Some(Err(Error::StreamReset(format!("{cause:?}"))))
+                    let ev = match s.next_event().await {
+                        Ok(ev) => ev,
+                        Err(e) => {
+                            // Timed out: the stream is cancelled (the cancel guard fires).
+                            s.ended = true;
+                            return Some(Err(e));
+                        }
+                    };
+                    match ev {
+                        Some(StreamEvent::Data(d, end)) => {
+                            if end {
+                                s.end();
+                            }
+                            if d.is_empty() {
+                                continue;
+                            }
+                            return Some(Ok(d));
+                        }
+                        Some(StreamEvent::Trailers(t)) => {
+                            s.end();
+                            self.trailers = Some(to_header_map(&t));
+                            return None;
+                        }
+                        Some(StreamEvent::Headers(_, end)) => {
+                            if end {
+                                s.end();
+                                return None;
+                            }
+                            continue;
+                        }
+                        Some(StreamEvent::Reset(cause)) => {
+                            s.end();
+                            return Some(Err(Error::from_reset(&cause)));
+                        }
+                        Some(StreamEvent::ConnectionLost(e)) => {
+                            s.end();
+                            return Some(Err(e));
+                        }
+                        None => {
+                            // The stream went away without END_STREAM: we reset it (a failed
+                            // upload, a timeout). Never report that as a complete body.
+                            s.end();
+                            return Some(Err(Error::StreamReset(
+                                "the stream was reset locally before the body ended".into(),
+                            )));
+                        }
                     }
-                    Some(StreamEvent::ConnectionLost(e)) => return Some(Err(e)),
-                    None => return None,
-                },
+                }
             }
         }
     }
@@ -174,15 +317,26 @@ impl Body {
 
     /// Reads the whole body, failing beyond `limit` bytes.
     pub async fn collect(mut self, limit: usize) -> Result<Bytes, Error> {
+        // A body that arrives as one chunk is returned as that chunk, without a copy.
+        let mut first: Option<Bytes> = None;
         let mut out = BytesMut::new();
         while let Some(chunk) = self.data().await {
             let chunk = chunk?;
-            if out.len() + chunk.len() > limit {
+            let held = first.as_ref().map_or(0, Bytes::len) + out.len();
+            if held + chunk.len() > limit {
                 return Err(Error::BodyTooLarge { limit });
             }
-            out.extend_from_slice(&chunk);
+            match first.take() {
+                None if out.is_empty() => first = Some(chunk),
+                Some(f) => {
+                    out.reserve(f.len() + chunk.len());
+                    out.extend_from_slice(&f);
+                    out.extend_from_slice(&chunk);
+                }
+                None => out.extend_from_slice(&chunk),
+            }
         }
-        Ok(out.freeze())
+        Ok(first.unwrap_or_else(|| out.freeze()))
     }
 }
 
@@ -223,13 +377,18 @@ fn from_header_map(map: &HeaderMap, out: &mut Vec<HeaderField>) {
     }
 }
 
-/// Sends `body` on `stream`, ending the stream (with trailers when the body has them).
+/// Sends `body` on `stream`, ending the stream (with trailers when the body has them); a
+/// chunk the connection cannot take within `write_timeout` fails with [`Error::Timeout`].
 ///
 /// A chunk is held back only while the next one (or the body's end) is already there, so
 /// that END_STREAM rides on the last DATA frame; when the body has nothing more ready the
 /// held chunk goes out at once. A streaming body whose writer waits for an answer to what
 /// it sent (a gRPC bidi call) must never have that chunk wait for the next one.
-async fn send_body(stream: &StreamSender, mut body: Body) -> Result<(), Error> {
+async fn send_body(
+    stream: &StreamSender,
+    mut body: Body,
+    write_timeout: Option<Duration>,
+) -> Result<(), Error> {
     let mut prev: Option<Bytes> = None;
     loop {
         let next = if prev.is_some() {
@@ -245,12 +404,12 @@ async fn send_body(stream: &StreamSender, mut body: Body) -> Result<(), Error> {
         match next {
             None => {
                 if let Some(p) = prev.take() {
-                    stream.send_data(p, false).await?;
+                    send_data_within(stream, p, false, write_timeout).await?;
                 }
             }
             Some(Some(chunk)) => {
                 if let Some(p) = prev.replace(chunk?) {
-                    stream.send_data(p, false).await?;
+                    send_data_within(stream, p, false, write_timeout).await?;
                 }
             }
             Some(None) => break,
@@ -259,13 +418,28 @@ async fn send_body(stream: &StreamSender, mut body: Body) -> Result<(), Error> {
     match body.trailers.take() {
         Some(t) => {
             if let Some(p) = prev {
-                stream.send_data(p, false).await?;
+                send_data_within(stream, p, false, write_timeout).await?;
             }
             let mut fields = Vec::new();
             from_header_map(&t, &mut fields);
             stream.send_trailers(fields).await
         }
-        None => stream.send_data(prev.unwrap_or_default(), true).await,
+        None => send_data_within(stream, prev.unwrap_or_default(), true, write_timeout).await,
+    }
+}
+
+/// `send_data` that gives up after `timeout` (no room: the peer's window stays shut).
+async fn send_data_within(
+    stream: &StreamSender,
+    data: Bytes,
+    end_stream: bool,
+    timeout: Option<Duration>,
+) -> Result<(), Error> {
+    match timeout {
+        None => stream.send_data(data, end_stream).await,
+        Some(t) => tokio::time::timeout(t, stream.send_data(data, end_stream))
+            .await
+            .map_err(|_| Error::Timeout(t))?,
     }
 }
 
@@ -273,38 +447,187 @@ async fn send_body(stream: &StreamSender, mut body: Body) -> Result<(), Error> {
 // Server
 // ---------------------------------------------------------------------------------------
 
-/// An HTTP/2 server (h2c, prior knowledge). An HTTP/1.1 request is answered with
-/// `505 HTTP Version Not Supported` and the connection closed.
+/// Server-level limits and timeouts, on top of each connection's core limits ([`Config`]).
+/// Every field, its default and what other servers do is listed in `docs/LIMITS.md`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Most connections open at once, from all clients. A connection beyond it is refused
+    /// at once (h2c: SETTINGS + GOAWAY ENHANCE_YOUR_CALM; TLS: closed before the handshake).
+    /// Default 10 000.
+    pub max_connections: usize,
+    /// Most connections open at once from one client IP address, refused the same way.
+    /// Default 256.
+    pub max_connections_per_ip: usize,
+    /// A connection with no request in progress for this long is shut down gracefully
+    /// (GOAWAY NO_ERROR). `None`: never. Default 180 s.
+    pub idle_timeout: Option<Duration>,
+    /// How long a TLS handshake may take before the connection is dropped (slowloris on the
+    /// handshake). Default 10 s ([`TLS_HANDSHAKE_TIMEOUT`]).
+    pub tls_handshake_timeout: Duration,
+    /// h2c: how long a new connection has to send the first octets of the client preface
+    /// (slowloris before the preface); the core's `Config::settings_timeout` then bounds the
+    /// SETTINGS exchange. Default 10 s.
+    pub preface_timeout: Duration,
+    /// A connection whose writes make no progress for this long (the peer stopped reading,
+    /// CVE-2019-9517) is closed. `None`: never. Default 60 s (nginx's `send_timeout`).
+    pub send_timeout: Option<Duration>,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
+            idle_timeout: Some(Duration::from_secs(180)),
+            tls_handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
+            preface_timeout: Duration::from_secs(10),
+            send_timeout: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Who sent a request: put into every request's extensions by the [`Server`]
+/// (`req.extensions().get::<PeerInfo>()`).
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// The client's address.
+    pub remote_addr: SocketAddr,
+    /// Over TLS: the certificate chain the client presented (mutual TLS), end entity first;
+    /// empty when it presented none or on h2c.
+    pub client_certificates: Arc<Vec<rustls::pki_types::CertificateDer<'static>>>,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+}
+
+/// Counters of a running [`Server`] (see [`ServerHandle::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Connections open now (admitted, in handshake or serving).
+    pub connections: usize,
+    /// Requests whose handler or response is in progress now.
+    pub requests_in_flight: usize,
+    /// Connections accepted since the start.
+    pub accepted: u64,
+    /// Connections refused by `max_connections` or `max_connections_per_ip`.
+    pub refused: u64,
+    /// Requests received since the start.
+    pub requests: u64,
+}
+
+struct Shared {
+    /// `Some(drain)` once a graceful shutdown has started.
+    shutdown: watch::Sender<Option<Duration>>,
+    admission: Arc<Admission>,
+    requests_in_flight: AtomicUsize,
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    requests: AtomicU64,
+    /// Refused h2c connections being told why (bounded: beyond it they are just closed).
+    lingering: Arc<tokio::sync::Semaphore>,
+}
+
+/// Controls a [`Server`] from outside its `serve` future: graceful shutdown and counters.
+/// Cloneable; take it with [`Server::handle`] before calling `serve`.
+#[derive(Clone)]
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+    drain: Duration,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl ServerHandle {
+    /// Starts a graceful shutdown: no new connections; every connection gets GOAWAY and its
+    /// requests in flight may finish within the connection's `Config::drain_timeout`; then
+    /// the remaining connections are closed and `serve` returns.
+    pub fn shutdown(&self) {
+        self.shutdown_within(self.drain);
+    }
+
+    /// [`ServerHandle::shutdown`] with its own drain deadline (the core's
+    /// `Config::drain_timeout` still applies if it is shorter).
+    pub fn shutdown_within(&self, drain: Duration) {
+        self.shared.shutdown.send_if_modified(|s| {
+            if s.is_none() {
+                *s = Some(drain);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Whether a shutdown was started.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.shutdown.borrow().is_some()
+    }
+
+    /// Counters now.
+    pub fn stats(&self) -> ServerStats {
+        let s = &self.shared;
+        ServerStats {
+            connections: s.admission.open(),
+            requests_in_flight: s.requests_in_flight.load(Ordering::Relaxed),
+            accepted: s.accepted.load(Ordering::Relaxed),
+            refused: s.refused.load(Ordering::Relaxed),
+            requests: s.requests.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// An HTTP/2 server (h2c with prior knowledge, or TLS with [`Server::with_tls`]). An
+/// HTTP/1.1 request on h2c is answered with `505 HTTP Version Not Supported` and the
+/// connection closed. Limits: [`Config`] per connection, [`ServerLimits`] across them.
 pub struct Server {
     listener: TcpListener,
     config: Config,
+    limits: ServerLimits,
     tls: Option<Arc<rustls::ServerConfig>>,
+    shared: Arc<Shared>,
 }
 
-/// How long a TLS handshake may take before the connection is dropped (handshakes run
-/// concurrently, one task each, so a silent client holds only its own).
+/// Default of [`ServerLimits::tls_handshake_timeout`]: how long a TLS handshake may take
+/// before the connection is dropped (handshakes run concurrently, one task each, so a
+/// silent client holds only its own). Also the client's handshake timeout when
+/// [`ClientOptions::connect_timeout`] is `None`.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most refused h2c connections told why at once (each lingers ≤ 1 s to read the preface).
+const MAX_LINGERING_REFUSALS: usize = 256;
 
 impl Server {
     /// Binds `addr` (port 0: any free port).
     pub async fn bind(addr: &str, config: Config) -> Result<Server, Error> {
-        let listener = TcpListener::bind(addr).await.map_err(|e| Error::Connect {
+        let listener = TcpListener::bind(addr).await.map_err(|e| Error::Listen {
             addr: addr.to_string(),
             reason: e.to_string(),
         })?;
-        Ok(Server {
-            listener,
-            config,
-            tls: None,
-        })
+        Ok(Server::from_listener(listener, config))
     }
 
     /// Serves on an already bound listener.
     pub fn from_listener(listener: TcpListener, config: Config) -> Server {
+        let (shutdown, _) = watch::channel(None);
         Server {
             listener,
             config,
+            limits: ServerLimits::default(),
             tls: None,
+            shared: Arc::new(Shared {
+                shutdown,
+                admission: Arc::new(Admission::default()),
+                requests_in_flight: AtomicUsize::new(0),
+                accepted: AtomicU64::new(0),
+                refused: AtomicU64::new(0),
+                requests: AtomicU64::new(0),
+                lingering: Arc::new(tokio::sync::Semaphore::new(MAX_LINGERING_REFUSALS)),
+            }),
         }
     }
 
@@ -314,6 +637,20 @@ impl Server {
         self
     }
 
+    /// Replaces the server-level limits (default [`ServerLimits::default`]).
+    pub fn with_limits(mut self, limits: ServerLimits) -> Server {
+        self.limits = limits;
+        self
+    }
+
+    /// A handle to shut the server down gracefully and read its counters.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            shared: self.shared.clone(),
+            drain: self.config.drain_timeout,
+        }
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
         self.listener
@@ -321,61 +658,189 @@ impl Server {
             .map_err(|e| Error::Command(e.to_string()))
     }
 
-    /// Serves connections until the returned future is dropped: each request goes to
-    /// `handler` on its own task; a panicking handler resets only its stream.
+    /// Serves connections until a graceful shutdown ([`ServerHandle::shutdown`]) has
+    /// finished — forever if none is started. Each request goes to `handler` on its own
+    /// task; a panicking handler resets only its stream.
     pub async fn serve<F, Fut>(self, handler: F) -> Result<(), Error>
     where
         F: Fn(Request<Body>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Response<Body>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        loop {
-            let (sock, _) = match self.listener.accept().await {
-                Ok(s) => s,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
-            let _ = sock.set_nodelay(true);
-            let handler = handler.clone();
-            let config = self.config.clone();
-            let tls = self.tls.clone();
-            tokio::spawn(async move {
-                match tls {
-                    Some(tls) => {
-                        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                        let Ok(Ok(stream)) =
-                            tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(sock))
-                                .await
-                        else {
-                            return;
-                        };
-                        if crate::tls::check_alpn(stream.get_ref().1.alpn_protocol()).is_ok() {
-                            serve_connection(stream, config, handler).await;
+        let mut shutdown = self.shared.shutdown.subscribe();
+        let mut conns = tokio::task::JoinSet::new();
+        while shutdown.borrow_and_update().is_none() {
+            tokio::select! {
+                r = self.listener.accept() => {
+                    let (sock, peer) = match r {
+                        Ok(s) => s,
+                        Err(_) => {
+                            // Out of descriptors and the like: let the backlog wait a little.
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
                         }
-                    }
-                    None => {
-                        if let Some(sock) = reject_http1(sock).await {
-                            serve_connection(sock, config, handler).await;
-                        }
-                    }
+                    };
+                    self.admit(sock, peer, &handler, &mut conns);
                 }
-            });
+                _ = shutdown.changed() => {}
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            }
         }
+        // Stop accepting; the connections saw the same signal and drain by themselves.
+        drop(self.listener);
+        let drain = shutdown.borrow().unwrap_or(self.config.drain_timeout);
+        let give_up = tokio::time::Instant::now() + drain + ABORT_SLACK;
+        loop {
+            tokio::select! {
+                next = conns.join_next() => if next.is_none() { break },
+                _ = tokio::time::sleep_until(give_up) => {
+                    conns.abort_all();
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn admit<F, Fut>(
+        &self,
+        sock: TcpStream,
+        peer: SocketAddr,
+        handler: &Arc<F>,
+        conns: &mut tokio::task::JoinSet<()>,
+    ) where
+        F: Fn(Request<Body>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response<Body>> + Send + 'static,
+    {
+        let shared = &self.shared;
+        let limits = &self.limits;
+        let permit = match shared.admission.admit(
+            peer.ip(),
+            limits.max_connections,
+            limits.max_connections_per_ip,
+        ) {
+            Ok(p) => p,
+            Err(why) => {
+                shared.refused.fetch_add(1, Ordering::Relaxed);
+                if self.tls.is_none() {
+                    refuse_h2c(sock, why, &shared.lingering);
+                }
+                return;
+            }
+        };
+        shared.accepted.fetch_add(1, Ordering::Relaxed);
+        let _ = sock.set_nodelay(true);
+        let ctx = ConnContext {
+            shared: shared.clone(),
+            limits: limits.clone(),
+            config: self.config.clone(),
+            shutdown: shared.shutdown.subscribe(),
+        };
+        let handler = handler.clone();
+        let tls = self.tls.clone();
+        conns.spawn(async move {
+            let _permit = permit;
+            let stall = StallState::new();
+            let sock = StallWatch::new(sock, stall.clone());
+            match tls {
+                Some(tls) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                    let Ok(Ok(stream)) = tokio::time::timeout(
+                        ctx.limits.tls_handshake_timeout,
+                        acceptor.accept(sock),
+                    )
+                    .await
+                    else {
+                        return;
+                    };
+                    let session = stream.get_ref().1;
+                    if crate::tls::check_alpn(session.alpn_protocol()).is_err() {
+                        return;
+                    }
+                    let certs = session
+                        .peer_certificates()
+                        .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+                        .unwrap_or_default();
+                    let peer = PeerInfo {
+                        remote_addr: peer,
+                        client_certificates: Arc::new(certs),
+                        tls: true,
+                    };
+                    serve_connection(stream, ctx, peer, stall, handler).await;
+                }
+                None => {
+                    if let Some(sock) = reject_http1(sock, ctx.limits.preface_timeout).await {
+                        let peer = PeerInfo {
+                            remote_addr: peer,
+                            client_certificates: Arc::new(Vec::new()),
+                            tls: false,
+                        };
+                        serve_connection(sock, ctx, peer, stall, handler).await;
+                    }
+                }
+            }
+        });
     }
 }
 
+/// How long an idle connection told GOAWAY may take to answer the shutdown PING and finish
+/// what raced the GOAWAY before it is closed (Go's server waits 1 s as well).
+const IDLE_GOAWAY_GRACE: Duration = Duration::from_secs(1);
+
+/// How long past its drain deadline `serve` waits for connections to close by themselves.
+const ABORT_SLACK: Duration = Duration::from_secs(2);
+
+/// Tells a refused h2c client why (SETTINGS, then GOAWAY ENHANCE_YOUR_CALM naming the limit)
+/// and closes. Reads and discards what the client already sent for up to a second so that
+/// closing does not turn into a TCP reset that destroys the GOAWAY; at most
+/// [`MAX_LINGERING_REFUSALS`] at once, beyond that the socket is just closed.
+fn refuse_h2c(sock: TcpStream, why: Refusal, lingering: &Arc<tokio::sync::Semaphore>) {
+    let Ok(permit) = lingering.clone().try_acquire_owned() else {
+        return;
+    };
+    let mut out = BytesMut::new();
+    h2mux_wire::frame::SettingsFrame::encode_settings(&[], &mut out);
+    h2mux_wire::frame::GoAwayFrame::encode_parts(
+        h2mux_wire::StreamId::ZERO,
+        ErrorCode::ENHANCE_YOUR_CALM,
+        why.describe().as_bytes(),
+        &mut out,
+    );
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut sock = sock;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            let _ = sock.write_all(&out).await;
+            let _ = sock.shutdown().await;
+            let mut sink = [0u8; 4096];
+            let mut left = 64 * 1024usize;
+            while left > 0 {
+                match tokio::io::AsyncReadExt::read(&mut sock, &mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => left = left.saturating_sub(n),
+                }
+            }
+        })
+        .await;
+    });
+}
+
 /// Peeks at the first octets: an HTTP/1.x request line gets a 505 and the connection is
-/// closed (returns None); anything else goes on to HTTP/2.
-async fn reject_http1(mut sock: TcpStream) -> Option<TcpStream> {
+/// closed (returns None); so does a client that sends nothing within `timeout`; anything
+/// else goes on to HTTP/2.
+async fn reject_http1(
+    mut sock: StallWatch<TcpStream>,
+    timeout: Duration,
+) -> Option<StallWatch<TcpStream>> {
     let preface = h2mux_wire::frame::CLIENT_PREFACE;
     let mut buf = [0u8; 24];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let n = match tokio::time::timeout_at(deadline, sock.peek(&mut buf)).await {
+        let n = match tokio::time::timeout_at(deadline, sock.get_ref().peek(&mut buf)).await {
             Ok(Ok(n)) => n,
-            _ => return Some(sock), // the core's own timers deal with a silent peer
+            Ok(Err(_)) => return None,
+            // Silent (or dribbling the preface): slowloris before HTTP/2 even starts.
+            Err(_) => return None,
         };
         if n == 0 {
             return None;
@@ -404,59 +869,235 @@ async fn reject_http1(mut sock: TcpStream) -> Option<TcpStream> {
     }
 }
 
-async fn serve_connection<IO, F, Fut>(sock: IO, config: Config, handler: Arc<F>)
-where
+/// What a connection task needs from its server.
+struct ConnContext {
+    shared: Arc<Shared>,
+    limits: ServerLimits,
+    config: Config,
+    shutdown: watch::Receiver<Option<Duration>>,
+}
+
+/// Requests in progress on one connection; the connection task is told when it drops to 0.
+struct InFlight {
+    n: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// Counts one request for its lifetime (connection and server counters).
+struct RequestGuard {
+    conn: Arc<InFlight>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.shared
+            .requests_in_flight
+            .fetch_sub(1, Ordering::Relaxed);
+        if self.conn.n.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.conn.idle.notify_one();
+        }
+    }
+}
+
+async fn serve_connection<IO, F, Fut>(
+    sock: IO,
+    mut ctx: ConnContext,
+    peer: PeerInfo,
+    stall: Arc<StallState>,
+    handler: Arc<F>,
+) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     F: Fn(Request<Body>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
-    let (_conn, mut incoming) = conn::spawn(sock, Role::Server, config);
-    while let Some(stream) = incoming.recv().await {
-        let handler = handler.clone();
-        tokio::spawn(async move {
-            let (tx, mut rx) = stream.split();
-            let Some(StreamEvent::Headers(fields, end_stream)) = rx.recv().await else {
-                return;
-            };
-            let req = match build_request(&fields) {
-                Ok(r) => r,
-                Err(_) => {
-                    tx.reset(ErrorCode::PROTOCOL_ERROR);
-                    return;
-                }
-            };
-            let (parts, ()) = req.into_parts();
-            let body = if end_stream {
-                Body::empty()
-            } else {
-                Body::incoming(rx)
-            };
-            // The handler runs on its own task: a panic resets only this stream.
-            match tokio::spawn((handler)(Request::from_parts(parts, body))).await {
-                Ok(resp) => {
-                    if send_response(&tx, resp).await.is_err() {
-                        tx.reset(ErrorCode::INTERNAL_ERROR);
-                    }
-                }
-                Err(_) => tx.reset(ErrorCode::INTERNAL_ERROR),
+    use tokio::time::Instant;
+    let (conn, mut incoming) = conn::spawn(sock, Role::Server, ctx.config.clone());
+    let in_flight = Arc::new(InFlight {
+        n: AtomicUsize::new(0),
+        idle: tokio::sync::Notify::new(),
+    });
+    let peer = Arc::new(peer);
+    let mut idle_since = Some(Instant::now());
+    let mut going_away = false;
+    let mut abort_at: Option<Instant> = None;
+    let mut stalled_at: Option<Instant> = None;
+    // A shutdown may have started before this connection was admitted.
+    let mut shutdown_pending = ctx.shutdown.borrow_and_update().is_some();
+    loop {
+        if shutdown_pending && !going_away {
+            shutdown_pending = false;
+            let drain = ctx.shutdown.borrow().unwrap_or(ctx.config.drain_timeout);
+            conn.shutdown();
+            going_away = true;
+            abort_at = Some(Instant::now() + drain);
+        }
+        let idle_deadline = match (ctx.limits.idle_timeout, idle_since, going_away) {
+            (Some(t), Some(since), false) => Some(since + t),
+            _ => None,
+        };
+        tokio::select! {
+            stream = incoming.recv() => {
+                let Some(stream) = stream else { break };
+                idle_since = None;
+                in_flight.n.fetch_add(1, Ordering::AcqRel);
+                ctx.shared.requests_in_flight.fetch_add(1, Ordering::Relaxed);
+                ctx.shared.requests.fetch_add(1, Ordering::Relaxed);
+                let guard = RequestGuard { conn: in_flight.clone(), shared: ctx.shared.clone() };
+                // Boxed: the task then holds a pointer, and tokio's moves of the task's stage
+                // copy 16 bytes instead of the whole request future (three times a request).
+                tokio::spawn(Box::pin(serve_stream(stream, handler.clone(), peer.clone(), guard)));
             }
-        });
+            _ = in_flight.idle.notified() => {
+                if in_flight.n.load(Ordering::Acquire) == 0 {
+                    idle_since = Some(Instant::now());
+                }
+            }
+            r = ctx.shutdown.changed(), if !going_away => {
+                if r.is_ok() && ctx.shutdown.borrow().is_some() {
+                    shutdown_pending = true;
+                }
+            }
+            _ = sleep_until_opt(idle_deadline), if idle_deadline.is_some() => {
+                // Idle: a graceful GOAWAY; a request racing it is still served (§6.8). A
+                // peer that does not answer the shutdown PING is dropped after a moment.
+                conn.shutdown();
+                going_away = true;
+                abort_at = Some(Instant::now() + IDLE_GOAWAY_GRACE.min(ctx.config.drain_timeout));
+            }
+            _ = sleep_until_opt(abort_at), if abort_at.is_some() => {
+                conn.abort(ErrorCode::NO_ERROR);
+                abort_at = None;
+            }
+            _ = stall.blocked.notified(), if ctx.limits.send_timeout.is_some() => {
+                stalled_at = stall.blocked_since().map(Instant::from_std);
+            }
+            _ = sleep_until_opt(stalled_at.zip(ctx.limits.send_timeout).map(|(a, t)| a + t)),
+                if stalled_at.is_some() && ctx.limits.send_timeout.is_some() => {
+                match stall.blocked_since().map(Instant::from_std) {
+                    Some(since) if since == stalled_at.unwrap_or(since) => {
+                        // No write progress for send_timeout: the peer does not read.
+                        conn.abort(ErrorCode::ENHANCE_YOUR_CALM);
+                        stalled_at = None;
+                    }
+                    other => stalled_at = other,
+                }
+            }
+        }
     }
 }
 
+async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One request: build it, run the handler (a panic resets only this stream), send the
+/// response.
+async fn serve_stream<F, Fut>(
+    stream: conn::StreamHandle,
+    handler: Arc<F>,
+    peer: Arc<PeerInfo>,
+    _guard: RequestGuard,
+) where
+    F: Fn(Request<Body>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    let (tx, mut rx) = stream.split();
+    let Some(StreamEvent::Headers(fields, end_stream)) = rx.recv().await else {
+        return;
+    };
+    let req = match build_request(&fields) {
+        Ok(r) => r,
+        Err(_) => {
+            tx.reset(ErrorCode::PROTOCOL_ERROR);
+            return;
+        }
+    };
+    let (mut parts, ()) = req.into_parts();
+    parts.extensions.insert(PeerInfo::clone(&peer));
+    let body = if end_stream {
+        Body::empty()
+    } else {
+        Body::incoming(rx)
+    };
+    // A panicking handler resets only this stream. It runs on this stream's task (not a task
+    // of its own: a spawn per request cost ~4 000 instructions of the ~55 000 a small request
+    // took, measured with callgrind).
+    match catch_unwind((handler)(Request::from_parts(parts, body))).await {
+        Ok(resp) => {
+            if send_response(&tx, resp).await.is_err() {
+                tx.reset(ErrorCode::INTERNAL_ERROR);
+            }
+        }
+        Err(()) => tx.reset(ErrorCode::INTERNAL_ERROR),
+    }
+}
+
+/// Polls `fut`, turning a panic into `Err(())` (the panic hook has already reported it).
+async fn catch_unwind<F: Future>(fut: F) -> Result<F::Output, ()> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(_) => std::task::Poll::Ready(Err(())),
+        }
+    })
+    .await
+}
+
 async fn send_response(tx: &StreamSender, resp: Response<Body>) -> Result<(), Error> {
-    let (parts, body) = resp.into_parts();
+    let (parts, mut body) = resp.into_parts();
     let mut fields = vec![HeaderField::new(
         &b":status"[..],
         Bytes::copy_from_slice(parts.status.as_str().as_bytes()),
     )];
     from_header_map(&parts.headers, &mut fields);
     let empty = body.is_empty_now() && body.trailers.is_none();
-    tx.send_headers(fields, empty).await?;
-    if !empty {
-        send_body(tx, body).await?;
+    if empty {
+        return tx.send_headers(fields, true).await;
     }
-    Ok(())
+    if let Some(data) = body.take_full() {
+        // One buffer: headers and data go to the connection together; the data's answer
+        // covers both (commands of a stream are taken in order).
+        let headers = tx.start_send_headers(fields, false);
+        let data = tx.start_send_data(data, true);
+        headers.await?;
+        return data.await;
+    }
+    if let Some((data, trailers)) = body.take_full_with_trailers() {
+        // One buffer and trailers: all three go to the connection together.
+        let headers = tx.start_send_headers(fields, false);
+        let data = (!data.is_empty()).then(|| tx.start_send_data(data, false));
+        let mut fields = Vec::new();
+        from_header_map(&trailers, &mut fields);
+        let trailers = tx.start_send_trailers(fields);
+        headers.await?;
+        if let Some(d) = data {
+            d.await?;
+        }
+        return trailers.await;
+    }
+    tx.send_headers(fields, false).await?;
+    send_body(tx, body, None).await
+}
+
+/// The method's name, without an allocation for the common ones.
+fn method_bytes(m: &Method) -> Bytes {
+    let known: &'static [u8] = match *m {
+        Method::GET => b"GET",
+        Method::POST => b"POST",
+        Method::PUT => b"PUT",
+        Method::DELETE => b"DELETE",
+        Method::HEAD => b"HEAD",
+        Method::OPTIONS => b"OPTIONS",
+        Method::PATCH => b"PATCH",
+        _ => return Bytes::copy_from_slice(m.as_str().as_bytes()),
+    };
+    Bytes::from_static(known)
 }
 
 fn build_request(fields: &[HeaderField]) -> Result<Request<()>, Error> {
@@ -487,22 +1128,23 @@ fn build_request(fields: &[HeaderField]) -> Result<Request<()>, Error> {
         }
     }
     let method = method.ok_or_else(|| Error::InvalidMessage("no :method".into()))?;
-    let mut uri = Uri::builder();
+    // Zero-copy from the decoded fields (the URI parts validate what they are given).
+    let invalid = |e: http::Error| Error::InvalidMessage(e.to_string());
+    let mut uri = http::uri::Parts::default();
     if let Some(s) = scheme {
-        uri = uri.scheme(&*String::from_utf8_lossy(&s));
+        uri.scheme = Some(http::uri::Scheme::try_from(&s[..]).map_err(|e| invalid(e.into()))?);
     }
     if let Some(a) = authority {
-        uri = uri.authority(&*String::from_utf8_lossy(&a));
+        uri.authority =
+            Some(http::uri::Authority::from_maybe_shared(a).map_err(|e| invalid(e.into()))?);
     }
-    uri = uri.path_and_query(&*String::from_utf8_lossy(path.as_deref().unwrap_or(b"/")));
-    let uri = uri
-        .build()
-        .map_err(|e| Error::InvalidMessage(e.to_string()))?;
-    let mut req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .body(())
-        .map_err(|e| Error::InvalidMessage(e.to_string()))?;
+    let path = path.unwrap_or_else(|| Bytes::from_static(b"/"));
+    uri.path_and_query =
+        Some(http::uri::PathAndQuery::from_maybe_shared(path).map_err(|e| invalid(e.into()))?);
+    let uri = Uri::from_parts(uri).map_err(|e| invalid(e.into()))?;
+    let mut req = Request::new(());
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
     *req.headers_mut() = headers;
     Ok(req)
 }
@@ -511,32 +1153,99 @@ fn build_request(fields: &[HeaderField]) -> Result<Request<()>, Error> {
 // Client
 // ---------------------------------------------------------------------------------------
 
-/// An HTTP/2 client on one connection (h2c, prior knowledge). Cloneable; clones share the
-/// connection and multiplex their requests on it. Requests beyond the server's
-/// SETTINGS_MAX_CONCURRENT_STREAMS wait in the connection's queue.
+/// Per-request time limits of a [`Client`] (each `None` by default: no limit). A limit
+/// that passes fails the request with [`Error::Timeout`] and resets its stream (CANCEL).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From `send` until the response head: includes waiting for a stream slot when the
+    /// server's SETTINGS_MAX_CONCURRENT_STREAMS is reached.
+    pub response: Option<Duration>,
+    /// Longest wait for the next piece of the response (its head, a body chunk, the
+    /// trailers) — a server that stalls mid-body.
+    pub read: Option<Duration>,
+    /// Longest wait for the connection to take the next chunk of the request body — a
+    /// server that never opens its flow-control window.
+    pub write: Option<Duration>,
+    /// The whole exchange, from `send` until the end of the response body.
+    pub request: Option<Duration>,
+}
+
+/// How a [`Client`] connects: the connection's [`Config`], the connect timeout and the
+/// per-request [`Timeouts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// The connection core's settings and limits.
+    pub config: Config,
+    /// TCP connect plus, over TLS, the handshake. Default 10 s; `None`: the OS's TCP
+    /// timeout (and [`TLS_HANDSHAKE_TIMEOUT`] for the handshake).
+    pub connect_timeout: Option<Duration>,
+    /// Per-request limits (default: none).
+    pub timeouts: Timeouts,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            config: Config::default(),
+            connect_timeout: Some(Duration::from_secs(10)),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// An HTTP/2 client on one connection (h2c with prior knowledge, or TLS). Cloneable; clones
+/// share the connection and multiplex their requests on it. Requests beyond the server's
+/// SETTINGS_MAX_CONCURRENT_STREAMS wait in the connection's queue (at most
+/// `Config::max_queued_streams`; beyond, `send` fails with [`Error::Command`]).
 #[derive(Clone, Debug)]
 pub struct Client {
     conn: ConnectionHandle,
     authority: String,
+    timeouts: Timeouts,
+}
+
+async fn connect_tcp(addr: &str, timeout: Option<Duration>) -> Result<TcpStream, Error> {
+    let connect = TcpStream::connect(addr);
+    let sock = match timeout {
+        None => connect.await,
+        Some(t) => tokio::time::timeout(t, connect)
+            .await
+            .map_err(|_| Error::Timeout(t))?,
+    };
+    let sock = sock.map_err(|e| Error::Connect {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    })?;
+    let _ = sock.set_nodelay(true);
+    Ok(sock)
 }
 
 impl Client {
-    /// Connects to `addr` (`host:port`) with the default [`Config`].
+    /// Connects to `addr` (`host:port`) with the default [`ClientOptions`].
     pub async fn connect(addr: &str) -> Result<Client, Error> {
-        Client::connect_with(addr, Config::default()).await
+        Client::connect_with_options(addr, &ClientOptions::default()).await
     }
 
-    /// Connects to `addr` with `config`.
+    /// Connects to `addr` with `config` (and the default timeouts).
     pub async fn connect_with(addr: &str, config: Config) -> Result<Client, Error> {
-        let sock = TcpStream::connect(addr).await.map_err(|e| Error::Connect {
-            addr: addr.to_string(),
-            reason: e.to_string(),
-        })?;
-        let _ = sock.set_nodelay(true);
-        let (conn, _) = conn::spawn(sock, Role::Client, config);
+        let options = ClientOptions {
+            config,
+            ..ClientOptions::default()
+        };
+        Client::connect_with_options(addr, &options).await
+    }
+
+    /// Connects to `addr` (h2c) with `options`.
+    pub async fn connect_with_options(
+        addr: &str,
+        options: &ClientOptions,
+    ) -> Result<Client, Error> {
+        let sock = connect_tcp(addr, options.connect_timeout).await?;
+        let (conn, _) = conn::spawn(sock, Role::Client, options.config.clone());
         Ok(Client {
             conn,
             authority: addr.to_string(),
+            timeouts: options.timeouts,
         })
     }
 
@@ -548,30 +1257,65 @@ impl Client {
         tls: Arc<rustls::ClientConfig>,
         config: Config,
     ) -> Result<Client, Error> {
-        let sock = TcpStream::connect(addr).await.map_err(|e| Error::Connect {
-            addr: addr.to_string(),
-            reason: e.to_string(),
-        })?;
-        let _ = sock.set_nodelay(true);
+        let options = ClientOptions {
+            config,
+            ..ClientOptions::default()
+        };
+        Client::connect_tls_with_options(addr, server_name, tls, &options).await
+    }
+
+    /// [`Client::connect_tls`] with `options`; `connect_timeout` covers TCP and the handshake.
+    pub async fn connect_tls_with_options(
+        addr: &str,
+        server_name: &str,
+        tls: Arc<rustls::ClientConfig>,
+        options: &ClientOptions,
+    ) -> Result<Client, Error> {
+        let started = tokio::time::Instant::now();
+        let sock = connect_tcp(addr, options.connect_timeout).await?;
         let name = rustls::pki_types::ServerName::try_from(server_name.to_string())
             .map_err(|e| Error::Tls(format!("{server_name:?} is not a valid server name: {e}")))?;
         let connector = tokio_rustls::TlsConnector::from(tls);
-        let stream = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, connector.connect(name, sock))
+        let limit = options.connect_timeout.unwrap_or(TLS_HANDSHAKE_TIMEOUT);
+        let stream = tokio::time::timeout_at(started + limit, connector.connect(name, sock))
             .await
-            .map_err(|_| Error::Timeout(TLS_HANDSHAKE_TIMEOUT))?
+            .map_err(|_| Error::Timeout(limit))?
             .map_err(|e| Error::Tls(format!("handshake with {addr} failed: {e}")))?;
         crate::tls::check_alpn(stream.get_ref().1.alpn_protocol())?;
-        let (conn, _) = conn::spawn(stream, Role::Client, config);
+        let (conn, _) = conn::spawn(stream, Role::Client, options.config.clone());
         Ok(Client {
             conn,
             authority: server_name.to_string(),
+            timeouts: options.timeouts,
         })
     }
 
-    /// Sends a request and waits for the response head; the response body streams.
+    /// The per-request limits of this client.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// A client on the same connection with other per-request limits.
+    pub fn with_timeouts(&self, timeouts: Timeouts) -> Client {
+        Client {
+            timeouts,
+            ..self.clone()
+        }
+    }
+
+    /// Sends a request and waits for the response head; the response body streams (dropping
+    /// it before its end cancels the stream). [`Timeouts`] apply.
     pub async fn send(&self, req: Request<Body>) -> Result<Response<Body>, Error> {
+        let t = self.timeouts;
+        let started = tokio::time::Instant::now();
+        let deadline = t.request.map(|d| (started + d, d));
+        let head_deadline = earliest(deadline, t.response.map(|d| (started + d, d)));
         let (parts, body) = req.into_parts();
-        let scheme = parts.uri.scheme_str().unwrap_or("http").to_string();
+        let scheme = match parts.uri.scheme_str() {
+            None | Some("http") => Bytes::from_static(b"http"),
+            Some("https") => Bytes::from_static(b"https"),
+            Some(other) => Bytes::copy_from_slice(other.as_bytes()),
+        };
         let authority = parts
             .uri
             .authority()
@@ -583,29 +1327,68 @@ impl Client {
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
         let mut fields = vec![
-            HeaderField::new(
-                Bytes::copy_from_slice(b":method"),
-                Bytes::copy_from_slice(parts.method.as_str().as_bytes()),
-            ),
-            HeaderField::new(&b":scheme"[..], Bytes::from(scheme)),
+            HeaderField::new(&b":method"[..], method_bytes(&parts.method)),
+            HeaderField::new(&b":scheme"[..], scheme),
             HeaderField::new(&b":authority"[..], Bytes::from(authority)),
             HeaderField::new(&b":path"[..], Bytes::from(path)),
         ];
         from_header_map(&parts.headers, &mut fields);
+        let mut body = body;
         let end_stream = body.is_empty_now() && body.trailers.is_none();
-        let stream = self.conn.open(fields, end_stream).await?;
+        // The stream is usable at once; if it cannot be opened its first event says why.
+        let (stream, _opened) = self.conn.start_open(fields, end_stream);
         let (tx, mut rx) = stream.split();
-        let pump = if end_stream {
+        // Until the response has ended, giving up on it (a timeout, a dropped body) resets
+        // the stream so the server stops working on it.
+        let mut cancel = CancelOnDrop {
+            tx: tx.clone(),
+            armed: true,
+        };
+        let mut pump = if end_stream {
+            None
+        } else if let Some(data) = body.take_full() {
+            // One buffer: queued behind the HEADERS, no task needed. Back-pressure does not
+            // matter for a buffer the caller already holds whole.
+            drop(tx.start_send_data(data, true));
             None
         } else {
+            let write = t.write;
             Some(tokio::spawn(async move {
-                if send_body(&tx, body).await.is_err() {
+                let r = send_body(&tx, body, write).await;
+                if r.is_err() {
                     tx.reset(ErrorCode::CANCEL);
                 }
+                r
             }))
         };
+        let mut abort_pump = AbortOnDrop(pump.as_ref().map(|p| p.abort_handle()));
         loop {
-            match rx.recv().await {
+            let wait = earliest(
+                head_deadline,
+                t.read.map(|d| (tokio::time::Instant::now() + d, d)),
+            );
+            let next = async {
+                match wait {
+                    None => Ok(rx.recv().await),
+                    Some((at, len)) => tokio::time::timeout_at(at, rx.recv())
+                        .await
+                        .map_err(|_| Error::Timeout(len)),
+                }
+            };
+            let ev = tokio::select! {
+                ev = next => ev?,
+                r = join_pump(&mut pump), if pump.is_some() => {
+                    pump = None;
+                    match r {
+                        Ok(Ok(())) => continue,
+                        // A reset or a lost connection, if already known, says more than
+                        // the body task's view of it.
+                        Ok(Err(e)) => return Err(explain(&mut rx, e).await),
+                        Err(_) => return Err(Error::Command("the request body task failed".into())),
+                    }
+                }
+            };
+            match ev {
                 Some(StreamEvent::Headers(fields, end)) => {
                     let status = fields
                         .iter()
@@ -621,20 +1404,45 @@ impl Client {
                         .map_err(|e| Error::InvalidMessage(e.to_string()))?;
                     *resp.headers_mut() = to_header_map(&fields);
                     let body = if end {
+                        cancel.armed = false;
                         Body::empty()
                     } else {
-                        Body::incoming(rx)
+                        Body {
+                            inner: Inner::Incoming(Incoming {
+                                rx,
+                                cancel: Some(cancel),
+                                read_timeout: t.read,
+                                deadline,
+                                ended: false,
+                            }),
+                            trailers: None,
+                        }
                     };
-                    drop(pump);
+                    // The request body (if still streaming) goes on by itself.
+                    abort_pump.0 = None;
                     let (parts, ()) = resp.into_parts();
                     return Ok(Response::from_parts(parts, body));
                 }
                 Some(StreamEvent::Reset(cause)) => {
-                    return Err(Error::StreamReset(format!("{cause:?}")))
+                    cancel.armed = false;
+                    return Err(Error::from_reset(&cause));
                 }
-                Some(StreamEvent::ConnectionLost(e)) => return Err(e),
+                Some(StreamEvent::ConnectionLost(e)) => {
+                    cancel.armed = false;
+                    return Err(e);
+                }
                 Some(_) => continue,
-                None => return Err(Error::ConnectionClosed),
+                None => {
+                    // The stream went away under us: the body task reset it (its error says
+                    // why), or the connection is gone.
+                    return Err(match pump.take() {
+                        Some(p) => match tokio::time::timeout(Duration::from_secs(1), p).await {
+                            Ok(Ok(Err(e))) => e,
+                            _ => Error::ConnectionClosed,
+                        },
+                        None => Error::ConnectionClosed,
+                    });
+                }
             }
         }
     }
@@ -649,14 +1457,62 @@ impl Client {
         Ok((status, resp.into_body().collect(limit).await?))
     }
 
-    /// Starts a graceful shutdown of the connection.
+    /// Starts a graceful shutdown of the connection: GOAWAY; requests in flight finish
+    /// (within `Config::drain_timeout`), new ones fail with [`Error::ConnectionClosed`].
     pub fn close(&self) {
         self.conn.shutdown();
+    }
+
+    /// [`Client::close`], then waits until the connection has ended.
+    pub async fn close_and_wait(&self) {
+        self.conn.shutdown();
+        self.conn.closed().await;
+    }
+
+    /// Resolves once the connection has ended (closed by either side or failed).
+    pub async fn closed(&self) {
+        self.conn.closed().await;
     }
 
     /// The connection underneath: open raw streams, read its limits and health
     /// ([`ConnectionHandle::is_going_away`], [`ConnectionHandle::peer_max_concurrent_streams`]).
     pub fn connection(&self) -> &ConnectionHandle {
         &self.conn
+    }
+}
+
+type Pump = tokio::task::JoinHandle<Result<(), Error>>;
+
+/// The error to report for a failed request body: the stream's reset or the connection's
+/// loss when that event is already queued, else the body task's own error.
+async fn explain(rx: &mut StreamReceiver, e: Error) -> Error {
+    let queued = tokio::select! {
+        biased;
+        ev = rx.recv() => ev,
+        () = std::future::ready(()) => None,
+    };
+    match queued {
+        Some(StreamEvent::Reset(cause)) => Error::from_reset(&cause),
+        Some(StreamEvent::ConnectionLost(lost)) => lost,
+        _ => e,
+    }
+}
+
+/// Waits for the request-body task (forever when there is none).
+async fn join_pump(pump: &mut Option<Pump>) -> Result<Result<(), Error>, tokio::task::JoinError> {
+    match pump {
+        Some(p) => p.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Aborts the request-body task if `send` gives up before the response head.
+struct AbortOnDrop(Option<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h.abort();
+        }
     }
 }

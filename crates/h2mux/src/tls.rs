@@ -7,6 +7,11 @@
 //!   or not at all ([`client_config_insecure`], for self-signed test servers — the handshake
 //!   is still encrypted and its signatures still checked).
 //! * A connection that does not negotiate `h2` is refused with [`Error::Tls`].
+//! * Mutual TLS: a server may verify client certificates against its own roots
+//!   ([`server_config_with_client_auth`], [`ClientAuth`]): required (a client without a
+//!   valid certificate fails the handshake) or optional (verified when presented; the
+//!   handler sees them in [`crate::PeerInfo::client_certificates`]). Clients present a
+//!   certificate with [`client_config_with_identity`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,18 +34,27 @@ fn tls_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Tls(format!("{what}: {e}"))
 }
 
+/// Reads every certificate of a PEM file (at least one).
+pub fn certificates_from_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| tls_err(&format!("reading certificates from {}", path.display()), e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| tls_err(&format!("parsing certificates in {}", path.display()), e))?;
+    if certs.is_empty() {
+        return Err(Error::Tls(format!("no certificate in {}", path.display())));
+    }
+    Ok(certs)
+}
+
+/// Reads the private key of a PEM file.
+pub fn private_key_from_pem(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
+    PrivateKeyDer::from_pem_file(path)
+        .map_err(|e| tls_err(&format!("reading the private key {}", path.display()), e))
+}
+
 /// A server configuration from a PEM certificate chain and a PEM private key.
 pub fn server_config_from_pem(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, Error> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| tls_err(&format!("reading certificates from {}", cert.display()), e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| tls_err(&format!("parsing certificates in {}", cert.display()), e))?;
-    if certs.is_empty() {
-        return Err(Error::Tls(format!("no certificate in {}", cert.display())));
-    }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| tls_err(&format!("reading the private key {}", key.display()), e))?;
-    server_config(certs, key)
+    server_config(certificates_from_pem(cert)?, private_key_from_pem(key)?)
 }
 
 /// A server configuration from DER certificates and key.
@@ -58,6 +72,75 @@ pub fn server_config(
     Ok(Arc::new(cfg))
 }
 
+/// Whether a mutual-TLS server insists on a client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// A client without a certificate signed by the roots fails the handshake.
+    Required,
+    /// A client may present no certificate; one it presents must verify.
+    Optional,
+}
+
+/// A server configuration that verifies client certificates against `client_roots` (DER),
+/// e.g. a private CA (mutual TLS).
+pub fn server_config_with_client_auth(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_roots: &[CertificateDer<'static>],
+    auth: ClientAuth,
+) -> Result<Arc<rustls::ServerConfig>, Error> {
+    let store = root_store(client_roots)?;
+    let mut verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider());
+    if auth == ClientAuth::Optional {
+        verifier = verifier.allow_unauthenticated();
+    }
+    let verifier = verifier
+        .build()
+        .map_err(|e| tls_err("client certificate verifier", e))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err("TLS versions", e))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| tls_err("certificate and key", e))?;
+    cfg.alpn_protocols = vec![ALPN_H2.to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// [`server_config_with_client_auth`] from PEM files: the server's chain and key, and the
+/// roots client certificates must chain to.
+pub fn server_config_from_pem_with_client_auth(
+    cert: &Path,
+    key: &Path,
+    client_ca: &Path,
+    auth: ClientAuth,
+) -> Result<Arc<rustls::ServerConfig>, Error> {
+    server_config_with_client_auth(
+        certificates_from_pem(cert)?,
+        private_key_from_pem(key)?,
+        &certificates_from_pem(client_ca)?,
+        auth,
+    )
+}
+
+/// A client configuration verifying servers against `roots` (DER) and presenting the
+/// certificate chain `certs` with its `key` when the server asks (mutual TLS).
+pub fn client_config_with_identity(
+    roots: &[CertificateDer<'static>],
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<rustls::ClientConfig>, Error> {
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err("TLS versions", e))?
+        .with_root_certificates(root_store(roots)?)
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| tls_err("client certificate and key", e))?;
+    cfg.alpn_protocols = vec![ALPN_H2.to_vec()];
+    Ok(Arc::new(cfg))
+}
+
 /// A client configuration verifying servers against the public web roots.
 pub fn client_config() -> Result<Arc<rustls::ClientConfig>, Error> {
     let mut roots = rustls::RootCertStore::empty();
@@ -69,13 +152,18 @@ pub fn client_config() -> Result<Arc<rustls::ClientConfig>, Error> {
 pub fn client_config_with_roots(
     roots: &[CertificateDer<'static>],
 ) -> Result<Arc<rustls::ClientConfig>, Error> {
+    finish_client(root_store(roots)?)
+}
+
+/// A root store of `roots` (DER).
+fn root_store(roots: &[CertificateDer<'static>]) -> Result<rustls::RootCertStore, Error> {
     let mut store = rustls::RootCertStore::empty();
     for r in roots {
         store
             .add(r.clone())
             .map_err(|e| tls_err("adding a root certificate", e))?;
     }
-    finish_client(store)
+    Ok(store)
 }
 
 fn finish_client(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, Error> {

@@ -84,3 +84,28 @@ async fn a_finished_body_still_ends_with_its_last_chunk() {
         .unwrap();
     assert_eq!(&all[..], b"ab");
 }
+
+#[tokio::test]
+async fn a_full_body_with_trailers_sends_both() {
+    let server = Server::bind("127.0.0.1:0", Config::default())
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap().to_string();
+    tokio::spawn(server.serve(|_req: Request<Body>| async move {
+        let mut t = http::HeaderMap::new();
+        t.insert("x-status", http::HeaderValue::from_static("done"));
+        Response::new(Body::from("all of it").with_trailers(t))
+    }));
+    let client = Client::connect(&addr).await.unwrap();
+    let resp = client
+        .send(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let mut body = resp.into_body();
+    let mut got = Vec::new();
+    while let Some(c) = tokio::time::timeout(GUARD, body.data()).await.unwrap() {
+        got.extend_from_slice(&c.unwrap());
+    }
+    assert_eq!(got, b"all of it");
+    assert_eq!(body.trailers().unwrap()["x-status"], "done");
+}

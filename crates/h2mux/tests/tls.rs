@@ -104,3 +104,127 @@ async fn a_client_without_h2_alpn_is_refused() {
         .unwrap_err();
     assert!(matches!(&err, Error::Tls(_)), "{err:?}");
 }
+
+// ---- mutual TLS ----------------------------------------------------------------------------
+
+/// A private CA and a client certificate it signed (for "client-1").
+struct ClientPki {
+    ca: CertificateDer<'static>,
+    client_cert: CertificateDer<'static>,
+    client_key: PrivateKeyDer<'static>,
+}
+
+fn client_pki() -> ClientPki {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "h2mux test client CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["client-1".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "client-1");
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    ClientPki {
+        ca: ca.der().clone(),
+        client_cert: cert.der().clone(),
+        client_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    }
+}
+
+/// A server that verifies client certificates against `ca`; the handler answers with the
+/// number of client certificates it saw.
+async fn start_mtls(
+    ca: &CertificateDer<'static>,
+    auth: tls::ClientAuth,
+) -> (String, CertificateDer<'static>) {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert: CertificateDer<'static> = ck.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
+    let cfg = tls::server_config_with_client_auth(
+        vec![cert.clone()],
+        key,
+        std::slice::from_ref(ca),
+        auth,
+    )
+    .unwrap();
+    let server = Server::bind("127.0.0.1:0", Config::default())
+        .await
+        .unwrap()
+        .with_tls(cfg);
+    let addr = server.local_addr().unwrap().to_string();
+    tokio::spawn(server.serve(|req: Request<Body>| async move {
+        let n = req
+            .extensions()
+            .get::<h2mux::PeerInfo>()
+            .map_or(0, |p| p.client_certificates.len());
+        Response::new(Body::from(Bytes::from(format!("client certs: {n}"))))
+    }));
+    (addr, cert)
+}
+
+/// Connects and makes one request; the error of whichever step failed (with TLS 1.3 a
+/// refused client certificate is reported after the client's side of the handshake).
+async fn one_request(addr: &str, cfg: Arc<rustls::ClientConfig>) -> Result<String, Error> {
+    let c = Client::connect_tls(addr, "localhost", cfg, Config::default()).await?;
+    let (status, body) = c.get("/", 1024).await?;
+    assert_eq!(status, StatusCode::OK);
+    Ok(String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn mtls_required_refuses_a_client_without_a_certificate_and_serves_one_with() {
+    let pki = client_pki();
+    let (addr, server_cert) = start_mtls(&pki.ca, tls::ClientAuth::Required).await;
+    let anonymous = tls::client_config_with_roots(std::slice::from_ref(&server_cert)).unwrap();
+    let err = one_request(&addr, anonymous).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Tls(_) | Error::ConnectionClosed | Error::Protocol(_)
+        ),
+        "{err:?}"
+    );
+    let authenticated = tls::client_config_with_identity(
+        &[server_cert],
+        vec![pki.client_cert.clone()],
+        pki.client_key.clone_key(),
+    )
+    .unwrap();
+    assert_eq!(
+        one_request(&addr, authenticated).await.unwrap(),
+        "client certs: 1"
+    );
+}
+
+#[tokio::test]
+async fn mtls_refuses_a_certificate_from_another_ca() {
+    let pki = client_pki();
+    let other = client_pki();
+    let (addr, server_cert) = start_mtls(&pki.ca, tls::ClientAuth::Required).await;
+    let wrong =
+        tls::client_config_with_identity(&[server_cert], vec![other.client_cert], other.client_key)
+            .unwrap();
+    assert!(one_request(&addr, wrong).await.is_err());
+}
+
+#[tokio::test]
+async fn mtls_optional_serves_both_and_tells_the_handler() {
+    let pki = client_pki();
+    let (addr, server_cert) = start_mtls(&pki.ca, tls::ClientAuth::Optional).await;
+    let anonymous = tls::client_config_with_roots(std::slice::from_ref(&server_cert)).unwrap();
+    assert_eq!(
+        one_request(&addr, anonymous).await.unwrap(),
+        "client certs: 0"
+    );
+    let authenticated =
+        tls::client_config_with_identity(&[server_cert], vec![pki.client_cert], pki.client_key)
+            .unwrap();
+    assert_eq!(
+        one_request(&addr, authenticated).await.unwrap(),
+        "client certs: 1"
+    );
+}

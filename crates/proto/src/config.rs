@@ -19,6 +19,11 @@
 
 use std::time::Duration;
 
+/// A send window (of a stream or the connection) below this many octets while more data
+/// waits counts as a "small window" for [`Config::max_small_window_updates`]: frames that
+/// small cost more in per-frame work than they carry.
+pub const SMALL_WINDOW: i64 = 1024;
+
 /// Tunables of one connection. `Config::default()` is the recommended starting point.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -110,6 +115,15 @@ pub struct Config {
     /// empty fragment that does not end the block) per [`Config::reset_window`].
     /// Default 1000. Error: [`crate::ConnectionError::TooManyEmptyFrames`].
     pub max_empty_frames: u32,
+    /// Most PRIORITY frames per [`Config::reset_window`] (CVE-2019-9513: we keep no
+    /// priority tree, so each costs only its parsing, but an endless stream of them is
+    /// work for nothing). Default 1000. Error: [`crate::ConnectionError::TooManyPriorityFrames`].
+    pub max_priority_frames: u32,
+    /// Most WINDOW_UPDATE frames per [`Config::reset_window`] that leave a window holding
+    /// back queued data under [`crate::config::SMALL_WINDOW`] octets — each lets only a tiny
+    /// DATA frame out (CVE-2019-9511 "data dribble"). Default 1000.
+    /// Error: [`crate::ConnectionError::TooManySmallWindowUpdates`].
+    pub max_small_window_updates: u32,
     /// Most peer-opened streams whose opening [`crate::Event::Headers`] the application has
     /// not yet taken with `poll_event`. Beyond it new streams are refused with
     /// RST_STREAM(REFUSED_STREAM). Default 256.
@@ -147,6 +161,8 @@ impl Default for Config {
             max_resets_sent: 200,
             reset_window: Duration::from_secs(10),
             max_empty_frames: 1000,
+            max_priority_frames: 1000,
+            max_small_window_updates: 1000,
             max_pending_accept: 256,
             closed_stream_memory: 1024,
         }

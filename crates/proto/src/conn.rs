@@ -1,7 +1,7 @@
 //! The connection state machine (RFC 9113 §3.4 preface, §5 streams, §6 frames, §8 messages).
 
 use crate::bdp::Bdp;
-use crate::config::Config;
+use crate::config::{Config, SMALL_WINDOW};
 use crate::error::{CommandError, ConnectionError, StreamError};
 use crate::event::{Event, PeerSettings, ResetCause, SettingsUpdate, Stats};
 use crate::flow::{FlowError, RecvWindow, SendWindow};
@@ -169,6 +169,8 @@ pub struct Connection {
     resets_received: RateWindow,
     resets_sent: RateWindow,
     empty_frames: RateWindow,
+    priority_frames: RateWindow,
+    small_window_updates: RateWindow,
     events: VecDeque<Event>,
     stats: Stats,
 }
@@ -254,6 +256,8 @@ impl Connection {
             resets_received: RateWindow::default(),
             resets_sent: RateWindow::default(),
             empty_frames: RateWindow::default(),
+            priority_frames: RateWindow::default(),
+            small_window_updates: RateWindow::default(),
             events: VecDeque::new(),
             stats: Stats::default(),
             config,
@@ -368,6 +372,14 @@ impl Connection {
     /// Bytes queued on a stream with `send_data` and not yet handed out by `poll_transmit`.
     pub fn send_buffered(&self, id: StreamId) -> Option<usize> {
         self.streams.get(id).map(|s| s.queued)
+    }
+
+    /// Bytes of control frames and header blocks generated and not yet taken by
+    /// [`Connection::poll_transmit`]. A driver that stops calling `poll_transmit` while its
+    /// socket is slow counts these against its write bound, so a peer that does not read
+    /// cannot make them pile up (CVE-2019-9517).
+    pub fn unsent_control_bytes(&self) -> usize {
+        self.out.len()
     }
 
     /// How many more bytes the application should queue on this stream now:
@@ -505,6 +517,13 @@ impl Connection {
                 self.on_headers(*headers, Some(err), now)
             }
             other => {
+                if matches!(
+                    other,
+                    FrameError::PrioritySelfDependency { .. }
+                        | FrameError::PriorityBadLength { .. }
+                ) {
+                    self.count_priority(now)?;
+                }
                 if self.is_idle(id) {
                     if matches!(other, FrameError::WindowUpdateZeroIncrement { .. }) {
                         return Err(ConnectionError::FrameOnIdleStream {
@@ -604,7 +623,8 @@ impl Connection {
                 }
                 Ok(())
             }
-            Frame::Priority(_) => Ok(()),
+            // No priority tree (RFC 9113 §5.3.2 deprecates the scheme): only counted.
+            Frame::Priority(_) => self.count_priority(now),
             Frame::RstStream(r) => self.on_rst(r, now),
             Frame::Settings(s) => self.on_settings(s, now),
             Frame::PushPromise(_) => Err(ConnectionError::PushPromise),
@@ -1289,10 +1309,14 @@ impl Connection {
         self.stats.window_updates_received += 1;
         let id = w.stream_id;
         if id.is_zero() {
-            return self
-                .conn_send
+            self.conn_send
                 .on_update(w.increment)
-                .map_err(|_| ConnectionError::ConnectionWindowOverflow);
+                .map_err(|_| ConnectionError::ConnectionWindowOverflow)?;
+            // Data waits on the connection window and this update lets only a sliver out.
+            if i64::from(self.conn_send.available()) < SMALL_WINDOW && !self.ready.is_empty() {
+                self.count_small_window_update(now)?;
+            }
+            return Ok(());
         }
         if self.is_idle(id) {
             return Err(ConnectionError::FrameOnIdleStream {
@@ -1310,7 +1334,35 @@ impl Connection {
         if s.send.on_update(w.increment).is_err() {
             return self.stream_error(id, StreamError::WindowOverflow, now);
         }
+        // Data dribble: more is queued than the reopened window lets out, and that is tiny.
+        let window = i64::from(s.send.available());
+        let dribble = window < SMALL_WINDOW && s.queued as i64 > window;
         self.schedule(id);
+        if dribble {
+            self.count_small_window_update(now)?;
+        }
+        Ok(())
+    }
+
+    fn count_priority(&mut self, now: Instant) -> Result<(), ConnectionError> {
+        let limit = self.config.max_priority_frames;
+        if self
+            .priority_frames
+            .hit(now, self.config.reset_window, limit)
+        {
+            return Err(ConnectionError::TooManyPriorityFrames { limit });
+        }
+        Ok(())
+    }
+
+    fn count_small_window_update(&mut self, now: Instant) -> Result<(), ConnectionError> {
+        let limit = self.config.max_small_window_updates;
+        if self
+            .small_window_updates
+            .hit(now, self.config.reset_window, limit)
+        {
+            return Err(ConnectionError::TooManySmallWindowUpdates { limit });
+        }
         Ok(())
     }
 

@@ -136,6 +136,21 @@ pub enum ConnectionError {
         /// The limit.
         limit: u32,
     },
+    /// Limit `max_priority_frames`: a PRIORITY flood (CVE-2019-9513, RFC 9113 §10.5)
+    /// (ENHANCE_YOUR_CALM).
+    #[error("RFC 9113 §10.5: more than {limit} PRIORITY frames per window")]
+    TooManyPriorityFrames {
+        /// The limit.
+        limit: u32,
+    },
+    /// Limit `max_small_window_updates`: the peer opens its windows a few octets at a time
+    /// while we have data waiting (data dribble, CVE-2019-9511, RFC 9113 §10.5)
+    /// (ENHANCE_YOUR_CALM).
+    #[error("RFC 9113 §10.5: more than {limit} WINDOW_UPDATEs per window leaving under 1024 octets of window for queued data (data dribble)")]
+    TooManySmallWindowUpdates {
+        /// The limit.
+        limit: u32,
+    },
     /// Limit `max_continuation_frames` (CONTINUATION flood, RFC 9113 §10.5)
     /// (ENHANCE_YOUR_CALM).
     #[error("RFC 9113 §10.5: more than {limit} CONTINUATION frames in one header block")]
@@ -191,6 +206,8 @@ impl ConnectionError {
             | RapidReset { .. }
             | TooManyResetsSent { .. }
             | TooManyEmptyFrames { .. }
+            | TooManyPriorityFrames { .. }
+            | TooManySmallWindowUpdates { .. }
             | TooManyContinuations { .. }
             | HeaderBlockTooLarge { .. } => ErrorCode::ENHANCE_YOUR_CALM,
             GoAway { code, .. } => *code,

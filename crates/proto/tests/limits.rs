@@ -229,3 +229,94 @@ fn received_bytes_are_bounded_by_the_windows() {
         vec![(1, ErrorCode::FLOW_CONTROL_ERROR)]
     );
 }
+
+fn priority(id: u32, on: u32) -> Frame {
+    Frame::Priority(h2mux_wire::frame::PriorityFrame {
+        stream_id: sid(id),
+        priority: h2mux_wire::frame::PrioritySpec {
+            dependency: sid(on),
+            exclusive: false,
+            weight: 15,
+        },
+    })
+}
+
+#[test]
+fn priority_flood_is_cut_off() {
+    // CVE-2019-9513: we keep no tree, but PRIORITY frames without end are still work.
+    let mut r = Raw::server(Config::default());
+    // Valid ones and self-dependent ones (a frame error on an idle stream, otherwise
+    // ignored) count alike.
+    let flood: Vec<Frame> = (0..1001u32)
+        .map(|i| priority(1 + 2 * (i % 50), 3))
+        .collect();
+    assert_eq!(
+        r.feed_frames(&flood),
+        Err(ConnectionError::TooManyPriorityFrames { limit: 1000 })
+    );
+    assert_eq!(
+        goaway_code(&r.written()),
+        Some(ErrorCode::ENHANCE_YOUR_CALM)
+    );
+}
+
+#[test]
+fn priority_frames_spread_over_time_are_allowed() {
+    let mut r = Raw::server(Config::default());
+    for i in 0..3000u32 {
+        r.feed_frames(&[priority(1 + 2 * (i % 50), 3)]).unwrap();
+        r.now += Duration::from_millis(20); // 500 per 10 s window
+    }
+}
+
+/// A server with `n` bytes of a response queued on stream 1 behind a stream window the
+/// client set to `window` octets.
+fn server_with_queued_response(window: u32, n: usize) -> Raw {
+    use h2mux_wire::frame::Setting;
+    let mut r = Raw::server(Config::default());
+    r.feed_frames(&[settings(vec![Setting::InitialWindowSize(window)])])
+        .unwrap();
+    let b = r.headers(1, &get("/"), true);
+    r.feed(b).unwrap();
+    r.events();
+    r.conn.send_headers(sid(1), status("200"), false).unwrap();
+    r.conn
+        .send_data(sid(1), bytes::Bytes::from(vec![0u8; n]), true)
+        .unwrap();
+    r.written();
+    r
+}
+
+#[test]
+fn data_dribble_is_cut_off() {
+    // CVE-2019-9511: a 1-octet window reopened one octet at a time while 1 MiB waits.
+    let mut r = server_with_queued_response(1, 1 << 20);
+    let mut res = Ok(());
+    let mut updates = 0;
+    while res.is_ok() && updates < 5000 {
+        res = r.feed_frames(&[window_update(1, 1)]);
+        updates += 1;
+        r.written();
+    }
+    assert_eq!(
+        res,
+        Err(ConnectionError::TooManySmallWindowUpdates { limit: 1000 })
+    );
+    assert_eq!(updates, 1001);
+}
+
+#[test]
+fn ordinary_window_updates_are_not_dribble() {
+    // The same 1 MiB through a 16 KiB window reopened in 16 KiB steps, and many small
+    // updates once nothing is queued any more: never a small-window update.
+    let mut r = server_with_queued_response(16_384, 1 << 20);
+    for _ in 0..64 {
+        r.feed_frames(&[window_update(1, 16_384), window_update(0, 16_384)])
+            .unwrap();
+        r.written();
+    }
+    let mut r = server_with_queued_response(65_535, 10);
+    for _ in 0..5000 {
+        r.feed_frames(&[window_update(0, 1)]).unwrap();
+    }
+}

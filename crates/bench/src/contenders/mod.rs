@@ -2,6 +2,7 @@
 //! run by [`on_two_threads`] the same way for everyone.
 
 pub mod h2mux;
+pub mod h2mux_rpc;
 pub mod hyper_peers;
 pub mod pool;
 pub mod raw_tcp;
@@ -18,9 +19,9 @@ pub fn run(w: Workload, c: Contender, cfg: &Config) -> io::Result<Outcome> {
     use Contender::*;
     use Workload::*;
     match (w, c) {
-        // RPC rows: tonic now, h2mux with its RPC layer.
+        // RPC rows: tonic and h2mux's RPC layer.
         (RpcPerWorker | RpcShared1 | RpcShared2 | RpcShared4, Tonic) => tonic_rpc::run(w, cfg),
-        (RpcPerWorker | RpcShared1 | RpcShared2 | RpcShared4, H2mux) => Ok(Outcome::NotBuilt),
+        (RpcPerWorker | RpcShared1 | RpcShared2 | RpcShared4, H2mux) => h2mux_rpc::run(w, cfg),
         (RpcPerWorker | RpcShared1 | RpcShared2 | RpcShared4, _) => {
             Ok(Outcome::NotApplicable("RPC rows compare tonic and h2mux"))
         }
