@@ -560,7 +560,9 @@ async fn run<IO>(
             _ = sleep_until(d.abort_at), if d.abort_at.is_some() => break,
         }
     }
-    let _ = wr.shutdown().await;
+    // Bounded: over TLS the shutdown writes close_notify, which a peer that stopped reading
+    // would never let out.
+    let _ = tokio::time::timeout(ABORT_GRACE, wr.shutdown()).await;
     d.fail_all(Error::ConnectionClosed);
     if read_open {
         linger(&mut rd).await;
