@@ -213,6 +213,11 @@ impl Config {
 /// Bytes received by bulk clients so far (all contenders add to it; read by the ramp sampler).
 static RECEIVED_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// Bytes received by bulk clients so far (all contenders; for samplers and stall detectors).
+pub fn received_bytes() -> u64 {
+    RECEIVED_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Called by bulk clients for every chunk of body they receive.
 pub fn count_received(n: u64) {
     RECEIVED_BYTES.fetch_add(n, std::sync::atomic::Ordering::Relaxed);

@@ -14,6 +14,9 @@ pub struct Args {
     /// Run only this workload (e.g. bulk-1, bulk-100, rps-1conn, rps-4conn, connect-h2c).
     #[arg(long, value_name = "WORKLOAD")]
     only: Option<String>,
+    /// Run only these contenders (comma-separated, e.g. `raw-tcp,h2mux`).
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    contenders: Vec<String>,
     /// Also run every workload with the HTTP contenders over TLS (rows `<workload>-tls`).
     #[arg(long)]
     tls: bool,
@@ -72,6 +75,20 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         Contender::all().to_vec()
     };
+    for name in &args.contenders {
+        if !Contender::all().iter().any(|c| c.name() == name) {
+            let names: Vec<_> = Contender::all().iter().map(|c| c.name()).collect();
+            eprintln!(
+                "h2mux bench: unknown contender {name:?}; one of: {}",
+                names.join(", ")
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let contenders: Vec<Contender> = contenders
+        .into_iter()
+        .filter(|c| args.contenders.is_empty() || args.contenders.iter().any(|n| n == c.name()))
+        .collect();
     let workloads: Vec<Workload> = match &args.only {
         Some(name) => match Workload::from_name(name).filter(|w| all_workloads.contains(w)) {
             Some(w) => vec![w],

@@ -19,6 +19,7 @@ pub mod conn;
 pub mod error;
 mod guard;
 pub mod http;
+mod read_buffer;
 pub mod tls;
 
 pub use error::Error;

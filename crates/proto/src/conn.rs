@@ -374,6 +374,14 @@ impl Connection {
         self.streams.get(id).map(|s| s.queued)
     }
 
+    /// Bytes of control frames and header blocks generated and not yet taken by
+    /// [`Connection::poll_transmit`]. A driver that stops calling `poll_transmit` while its
+    /// socket is slow counts these against its write bound, so a peer that does not read
+    /// cannot make them pile up (CVE-2019-9517).
+    pub fn unsent_control_bytes(&self) -> usize {
+        self.out.len()
+    }
+
     /// How many more bytes the application should queue on this stream now:
     /// `Config::send_buffer_per_stream` minus [`Connection::send_buffered`]. When it is 0 the
     /// driver should wait for [`Event::Writable`].

@@ -126,6 +126,7 @@ pub use conn::{Connection, Role};
 pub use error::{CommandError, ConnectionError, StreamError};
 pub use event::{Event, PeerSettings, ResetCause, SettingsUpdate, Stats};
 pub use headers::HeaderError;
+pub use limits::IdHasher;
 pub use state::State as StreamState;
 
 pub use h2mux_wire::hpack::HeaderField;

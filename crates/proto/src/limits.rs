@@ -8,9 +8,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
 /// A cheap hasher for stream ids (multiplicative; ids are not attacker-chosen in a way that
-/// matters: the map is bounded by SETTINGS_MAX_CONCURRENT_STREAMS).
+/// matters: the map is bounded by SETTINGS_MAX_CONCURRENT_STREAMS). Public so that drivers
+/// keeping their own per-stream maps need not pay for SipHash.
 #[derive(Default)]
-pub(crate) struct IdHasher(u64);
+pub struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {

@@ -25,6 +25,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use h2mux::conn::{StreamEvent, StreamHandle, StreamReceiver, StreamSender};
+use h2mux::proto::{HeaderField, Role};
+use h2mux::wire::ErrorCode;
 use h2mux::{Body, BodySender};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 
@@ -45,10 +48,51 @@ pub type Interceptor = Arc<dyn Fn(&str, &mut Metadata) -> Result<(), Status> + S
 pub struct Call {
     metadata: Metadata,
     timeout: Option<Duration>,
-    body: Body,
+    body: Source,
     buf: BytesMut,
     decoder: MessageDecoder,
     out: Out,
+}
+
+/// Where request messages come from: an HTTP body (behind [`h2mux::Server`]) or the stream
+/// itself ([`RpcServer::serve_connection`]).
+enum Source {
+    Body(Body),
+    Stream(StreamReceiver),
+    Ended,
+}
+
+impl Source {
+    /// The next chunk of request DATA; `None` at the end of the request.
+    async fn data(&mut self) -> Option<Result<Bytes, String>> {
+        loop {
+            let ev = match self {
+                Source::Ended => return None,
+                Source::Body(b) => return b.data().await.map(|r| r.map_err(|e| e.to_string())),
+                Source::Stream(rx) => rx.recv().await,
+            };
+            match ev {
+                Some(StreamEvent::Data(d, end)) => {
+                    if end {
+                        *self = Source::Ended;
+                    }
+                    if !d.is_empty() {
+                        return Some(Ok(d));
+                    }
+                }
+                Some(StreamEvent::Headers(..)) => {}
+                Some(StreamEvent::Trailers(_)) | None => *self = Source::Ended,
+                Some(StreamEvent::Reset(cause)) => {
+                    *self = Source::Ended;
+                    return Some(Err(format!("stream reset: {cause:?}")));
+                }
+                Some(StreamEvent::ConnectionLost(e)) => {
+                    *self = Source::Ended;
+                    return Some(Err(e.to_string()));
+                }
+            }
+        }
+    }
 }
 
 struct Out {
@@ -166,7 +210,7 @@ impl Call {
             }
             match self.body.data().await {
                 Some(Ok(chunk)) => self.buf.extend_from_slice(&chunk),
-                Some(Err(e)) => return Some(Err(Status::new(Code::CANCELLED, e.to_string()))),
+                Some(Err(e)) => return Some(Err(Status::new(Code::CANCELLED, e))),
                 None => {
                     return match self.decoder.finish(&self.buf) {
                         Ok(()) => None,
@@ -267,7 +311,8 @@ impl RpcServer {
             .is_some_and(|ct| ct == crate::CONTENT_TYPE || ct.starts_with("application/grpc+"))
     }
 
-    /// Serves one HTTP request as a gRPC call.
+    /// Serves one HTTP request as a gRPC call (the way `h2mux serve` shares a port with
+    /// HTTP).
     pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
         if !RpcServer::is_grpc(&req) {
             let mut r = Response::new(Body::from(
@@ -277,49 +322,183 @@ impl RpcServer {
             return r;
         }
         let (parts, body) = req.into_parts();
-        let headers = &parts.headers;
-        let path = parts.uri.path();
-        let mut metadata = match Metadata::from_fields(
-            headers
+        let fields = || {
+            parts
+                .headers
                 .iter()
-                .map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes())),
-        ) {
-            Ok(m) => m,
-            Err(e) => return trailers_only(&Status::new(Code::INTERNAL, e.to_string())),
+                .map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes()))
         };
-        for check in &self.interceptors {
-            if let Err(s) = check(path, &mut metadata) {
-                return trailers_only(&s);
+        let call = match self.prepare(parts.uri.path(), fields, Source::Body(body)) {
+            Ok(c) => c,
+            Err(s) => return trailers_only(&s),
+        };
+        match call.run().await {
+            Reply::TrailersOnly(s) => trailers_only(&s),
+            Reply::Complete {
+                initial,
+                body,
+                status,
+                encoding,
+            } => response(
+                Body::from(body).with_trailers(status_headers(&status)),
+                &initial,
+                encoding,
+            ),
+            Reply::Streaming { initial, rest } => {
+                let (tx, body) = Body::channel(4);
+                let encoding = rest.encoding;
+                tokio::spawn(rest.run(Sink::Body(tx)));
+                response(body, &initial, encoding)
             }
         }
-        let Some(handler) = self.routes.get(path).cloned() else {
-            return trailers_only(&Status::new(
+    }
+
+    /// Serves gRPC on one connection directly on h2mux streams — no HTTP request and
+    /// response types in between (for a port that carries only gRPC; the faster path).
+    pub async fn serve_connection<IO>(self: Arc<Self>, io: IO, config: h2mux::Config)
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (_conn, mut incoming) = h2mux::conn::spawn(io, Role::Server, config);
+        while let Some(stream) = incoming.recv().await {
+            tokio::spawn(self.clone().handle_stream(stream));
+        }
+    }
+
+    /// Accepts h2c connections on `listener` and serves each with
+    /// [`RpcServer::serve_connection`] until the future is dropped.
+    pub async fn serve(self, listener: tokio::net::TcpListener, config: h2mux::Config) {
+        let rpc = Arc::new(self);
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let _ = sock.set_nodelay(true);
+            tokio::spawn(rpc.clone().serve_connection(sock, config.clone()));
+        }
+    }
+
+    async fn handle_stream(self: Arc<Self>, stream: StreamHandle) {
+        let (tx, mut rx) = stream.split();
+        let Some(StreamEvent::Headers(fields, end_stream)) = rx.recv().await else {
+            return;
+        };
+        let find = |name: &[u8]| {
+            fields
+                .iter()
+                .find(|f| &f.name[..] == name)
+                .map(|f| &f.value[..])
+        };
+        let grpc = find(b"content-type").is_some_and(|ct| {
+            ct == crate::CONTENT_TYPE.as_bytes() || ct.starts_with(b"application/grpc+")
+        });
+        if !grpc || find(b":method") != Some(&b"POST"[..]) {
+            let head = vec![HeaderField::new(
+                Bytes::from_static(b":status"),
+                Bytes::from_static(b"415"),
+            )];
+            let _ = tx.send_headers(head, true).await;
+            return;
+        }
+        let path = String::from_utf8_lossy(find(b":path").unwrap_or_default()).into_owned();
+        let source = if end_stream {
+            Source::Ended
+        } else {
+            Source::Stream(rx)
+        };
+        let plain = || {
+            fields
+                .iter()
+                .filter(|f| !f.name.starts_with(b":"))
+                .map(|f| (&f.name[..], &f.value[..]))
+        };
+        let reply = match self.prepare(&path, plain, source) {
+            Ok(call) => call.run().await,
+            Err(s) => Reply::TrailersOnly(s),
+        };
+        let sent = match reply {
+            Reply::TrailersOnly(s) => {
+                let mut head = response_fields(&Metadata::new(), Encoding::Identity);
+                head.extend(status_fields(&s));
+                tx.send_headers(head, true).await
+            }
+            Reply::Complete {
+                initial,
+                body,
+                status,
+                encoding,
+            } => {
+                let head = response_fields(&initial, encoding);
+                match tx.send_headers(head, false).await {
+                    Ok(()) if !body.is_empty() => {
+                        let data = tx.start_send_data(body, false);
+                        let trailers = tx.send_trailers(status_fields(&status)).await;
+                        data.await.and(trailers)
+                    }
+                    Ok(()) => tx.send_trailers(status_fields(&status)).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Reply::Streaming { initial, rest } => {
+                match tx
+                    .send_headers(response_fields(&initial, rest.encoding), false)
+                    .await
+                {
+                    Ok(()) => {
+                        rest.run(Sink::Stream(tx.clone())).await;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if sent.is_err() {
+            tx.reset(ErrorCode::CANCEL);
+        }
+    }
+
+    /// Everything before the handler runs: metadata, interceptors, routing, encodings,
+    /// deadline. An error is the status of a trailers-only response.
+    fn prepare<'a, I>(
+        &self,
+        path: &str,
+        fields: impl Fn() -> I,
+        body: Source,
+    ) -> Result<PreparedCall, Status>
+    where
+        I: Iterator<Item = (&'a [u8], &'a [u8])>,
+    {
+        let mut metadata = Metadata::from_fields(fields())
+            .map_err(|e| Status::new(Code::INTERNAL, e.to_string()))?;
+        for check in &self.interceptors {
+            check(path, &mut metadata)?;
+        }
+        let handler = self.routes.get(path).cloned().ok_or_else(|| {
+            Status::new(
                 Code::UNIMPLEMENTED,
                 format!("method {path} is not implemented"),
-            ));
-        };
-        let encoding = match headers.get("grpc-encoding") {
-            None => None,
-            Some(v) => match Encoding::parse(v.as_bytes()) {
-                Ok(e) => Some(e),
-                Err(s) => return trailers_only(&s),
-            },
-        };
-        let reply_encoding = match (encoding, headers.get("grpc-accept-encoding")) {
-            (Some(Encoding::Gzip), Some(acc))
-                if compression::accepts(acc.as_bytes(), Encoding::Gzip) =>
-            {
+            )
+        })?;
+        let (mut encoding, mut accept, mut timeout) = (None, None, None);
+        for (k, v) in fields() {
+            match k {
+                b"grpc-encoding" => encoding = Some(Encoding::parse(v)?),
+                b"grpc-accept-encoding" => accept = Some(v),
+                b"grpc-timeout" => timeout = crate::timeout::parse(v),
+                _ => {}
+            }
+        }
+        let reply_encoding = match (encoding, accept) {
+            (Some(Encoding::Gzip), Some(acc)) if compression::accepts(acc, Encoding::Gzip) => {
                 Encoding::Gzip
             }
             _ => Encoding::Identity,
         };
-        let deadline = headers
-            .get("grpc-timeout")
-            .and_then(|v| crate::timeout::parse(v.as_bytes()));
         let outbox = Arc::new(Outbox::default());
         let call = Call {
             metadata,
-            timeout: deadline,
+            timeout,
             body,
             buf: BytesMut::new(),
             decoder: MessageDecoder::new(
@@ -331,10 +510,36 @@ impl RpcServer {
                 encoding: reply_encoding,
             },
         };
-        let handler_future = handler(call);
-        let deadline = deadline.map(|d| (tokio::time::Instant::now() + d, d));
-        serve_call(handler_future, outbox, deadline, reply_encoding).await
+        Ok(PreparedCall {
+            handler: handler(call),
+            outbox,
+            deadline: timeout.map(|d| (tokio::time::Instant::now() + d, d)),
+            encoding: reply_encoding,
+        })
     }
+}
+
+/// A call ready to run.
+struct PreparedCall {
+    handler: BoxFuture,
+    outbox: Arc<Outbox>,
+    deadline: Option<(tokio::time::Instant, Duration)>,
+    encoding: Encoding,
+}
+
+/// What a call answers, independent of how it is written out.
+enum Reply {
+    /// Nothing was sent: headers carrying the status.
+    TrailersOnly(Status),
+    /// The handler finished: its messages (possibly none) and status, in one go.
+    Complete {
+        initial: Metadata,
+        body: Bytes,
+        status: Status,
+        encoding: Encoding,
+    },
+    /// The handler started its response and goes on: stream the rest.
+    Streaming { initial: Metadata, rest: Streaming },
 }
 
 /// Polls a future inside `catch_unwind`: a panicking handler becomes `Err` (→ INTERNAL)
@@ -370,121 +575,198 @@ enum Phase {
     Streaming,
 }
 
-/// Runs a call. The handler is polled right here until it finishes — the common case for
-/// unary calls, answered with one complete body (messages + status trailers) or a
-/// trailers-only response, with no task, channel or copy beyond the messages — or until it
-/// has sent its response head and waits, when the call continues on a task that streams
-/// each message as it comes (server-streaming and bidi calls, slow handlers).
-async fn serve_call(
-    mut handler: BoxFuture,
-    outbox: Arc<Outbox>,
-    deadline: Option<(tokio::time::Instant, Duration)>,
-    encoding: Encoding,
-) -> Response<Body> {
-    let inline = std::future::poll_fn(|cx| {
-        if let Poll::Ready(s) = Pin::new(&mut CatchUnwind(&mut handler)).poll(cx) {
-            return Poll::Ready(Phase::Done(s));
-        }
-        if outbox.head_sent() {
-            Poll::Ready(Phase::Streaming)
-        } else {
-            Poll::Pending
-        }
-    });
-    let phase = match deadline {
-        None => inline.await,
-        Some((at, d)) => tokio::time::timeout_at(at, inline)
-            .await
-            .unwrap_or_else(|_| Phase::Done(deadline_status(d))),
-    };
-    match phase {
-        Phase::Done(status) => {
-            // The handler (and its Call) is gone: whatever it sent is queued.
-            drop(handler);
-            let initial = outbox.take_head();
-            let mut messages = outbox.drain();
-            let all = match messages.len() {
-                0 => Bytes::new(),
-                1 => messages.pop().unwrap_or_default(),
-                _ => messages.concat().into(),
-            };
-            match initial {
-                None if all.is_empty() => trailers_only(&status),
-                initial => response(
-                    Body::from(all).with_trailers(status_headers(&status)),
-                    &initial.unwrap_or_default(),
-                    encoding,
-                ),
+impl PreparedCall {
+    /// Runs the call. The handler is polled right here until it finishes — the common case
+    /// for unary calls, answered in one go (messages + status, or trailers-only) with no
+    /// task or channel — or until it has sent its response head and waits, when the rest
+    /// streams each message as it comes (server-streaming and bidi calls, slow handlers).
+    async fn run(self) -> Reply {
+        let PreparedCall {
+            mut handler,
+            outbox,
+            deadline,
+            encoding,
+        } = self;
+        let inline = std::future::poll_fn(|cx| {
+            if let Poll::Ready(s) = Pin::new(&mut CatchUnwind(&mut handler)).poll(cx) {
+                return Poll::Ready(Phase::Done(s));
             }
-        }
-        Phase::Streaming => {
-            let (tx, body) = Body::channel(4);
-            let initial = outbox.take_head().unwrap_or_default();
-            tokio::spawn(stream_rest(handler, outbox, tx, deadline));
-            response(body, &initial, encoding)
+            if outbox.head_sent() {
+                Poll::Ready(Phase::Streaming)
+            } else {
+                Poll::Pending
+            }
+        });
+        let phase = match deadline {
+            None => inline.await,
+            Some((at, d)) => tokio::time::timeout_at(at, inline)
+                .await
+                .unwrap_or_else(|_| Phase::Done(deadline_status(d))),
+        };
+        match phase {
+            Phase::Done(status) => {
+                // The handler (and its Call) is gone: whatever it sent is queued.
+                drop(handler);
+                let initial = outbox.take_head();
+                let mut messages = outbox.drain();
+                let body = match messages.len() {
+                    0 => Bytes::new(),
+                    1 => messages.pop().unwrap_or_default(),
+                    _ => messages.concat().into(),
+                };
+                match initial {
+                    None if body.is_empty() => Reply::TrailersOnly(status),
+                    initial => Reply::Complete {
+                        initial: initial.unwrap_or_default(),
+                        body,
+                        status,
+                        encoding,
+                    },
+                }
+            }
+            Phase::Streaming => Reply::Streaming {
+                initial: outbox.take_head().unwrap_or_default(),
+                rest: Streaming {
+                    handler,
+                    outbox,
+                    deadline,
+                    encoding,
+                },
+            },
         }
     }
 }
 
-/// The streaming part of a call: forwards each message while the handler runs, then the
-/// status trailers. A client that went away cancels the handler (it is dropped).
-async fn stream_rest(
+/// The streaming part of a call.
+struct Streaming {
     handler: BoxFuture,
     outbox: Arc<Outbox>,
-    tx: BodySender,
     deadline: Option<(tokio::time::Instant, Duration)>,
-) {
-    enum Step {
-        Finished(Status),
-        Message(Option<Bytes>),
-        Expired,
-    }
-    let mut handler = Some(handler);
-    let mut status: Option<Status> = None;
-    let expired = async {
-        match deadline {
-            Some((at, _)) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
+    encoding: Encoding,
+}
+
+/// Where response messages and the status go.
+enum Sink {
+    Body(BodySender),
+    Stream(StreamSender),
+}
+
+impl Sink {
+    async fn send(&self, m: Bytes) -> bool {
+        match self {
+            Sink::Body(tx) => tx.send(m).await.is_ok(),
+            Sink::Stream(tx) => tx.send_data(m, false).await.is_ok(),
         }
-    };
-    tokio::pin!(expired);
-    let mut messages_open = true;
-    while handler.is_some() || messages_open {
-        let handler_running = handler.is_some();
-        let step = {
-            let running = async {
-                match handler.as_mut() {
-                    Some(h) => CatchUnwind(h).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                s = running, if handler_running => Step::Finished(s),
-                m = outbox.recv(), if messages_open => Step::Message(m),
-                () = &mut expired, if handler_running => Step::Expired,
+    }
+
+    async fn finish(self, status: &Status) {
+        let _ = match self {
+            Sink::Body(tx) => tx.send_trailers(status_headers(status)).await,
+            Sink::Stream(tx) => tx.send_trailers(status_fields(status)).await,
+        };
+    }
+}
+
+impl Streaming {
+    /// Forwards each message while the handler runs, then the status. A client that went
+    /// away cancels the handler (it is dropped).
+    async fn run(self, sink: Sink) {
+        enum Step {
+            Finished(Status),
+            Message(Option<Bytes>),
+            Expired,
+        }
+        let Streaming {
+            handler,
+            outbox,
+            deadline,
+            ..
+        } = self;
+        let mut handler = Some(handler);
+        let mut status: Option<Status> = None;
+        let expired = async {
+            match deadline {
+                Some((at, _)) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
             }
         };
-        match step {
-            Step::Finished(s) => {
-                status = Some(s);
-                handler = None; // its Call goes: the outbox ends after the queued messages
-            }
-            Step::Message(Some(m)) => {
-                if tx.send(m).await.is_err() {
-                    outbox.close_reader();
-                    return; // the client went away: the handler is dropped with us
+        tokio::pin!(expired);
+        let mut messages_open = true;
+        while handler.is_some() || messages_open {
+            let handler_running = handler.is_some();
+            let step = {
+                let running = async {
+                    match handler.as_mut() {
+                        Some(h) => CatchUnwind(h).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    s = running, if handler_running => Step::Finished(s),
+                    m = outbox.recv(), if messages_open => Step::Message(m),
+                    () = &mut expired, if handler_running => Step::Expired,
+                }
+            };
+            match step {
+                Step::Finished(s) => {
+                    status = Some(s);
+                    handler = None; // its Call goes: the outbox ends after the queued messages
+                }
+                Step::Message(Some(m)) => {
+                    if !sink.send(m).await {
+                        outbox.close_reader();
+                        return; // the client went away: the handler is dropped with us
+                    }
+                }
+                Step::Message(None) => messages_open = false,
+                Step::Expired => {
+                    status = deadline.map(|(_, d)| deadline_status(d));
+                    handler = None;
                 }
             }
-            Step::Message(None) => messages_open = false,
-            Step::Expired => {
-                status = deadline.map(|(_, d)| deadline_status(d));
-                handler = None;
-            }
         }
+        let status = status
+            .unwrap_or_else(|| Status::new(Code::INTERNAL, "the handler ended without a status"));
+        sink.finish(&status).await;
     }
-    let status =
-        status.unwrap_or_else(|| Status::new(Code::INTERNAL, "the handler ended without a status"));
-    let _ = tx.send_trailers(status_headers(&status)).await;
+}
+
+/// The response head as header fields (the direct path): `:status` 200, content-type,
+/// encodings, initial metadata.
+fn response_fields(initial: &Metadata, encoding: Encoding) -> Vec<HeaderField> {
+    let f = |n: &'static [u8], v: &'static [u8]| {
+        HeaderField::new(Bytes::from_static(n), Bytes::from_static(v))
+    };
+    let mut out = vec![
+        f(b":status", b"200"),
+        f(b"content-type", crate::CONTENT_TYPE.as_bytes()),
+        f(
+            b"grpc-accept-encoding",
+            compression::ACCEPT_ENCODING.as_bytes(),
+        ),
+    ];
+    if encoding == Encoding::Gzip {
+        out.push(f(b"grpc-encoding", b"gzip"));
+    }
+    for (k, v) in initial.to_fields() {
+        out.push(HeaderField::new(Bytes::from(k), Bytes::from(v)));
+    }
+    out
+}
+
+/// `grpc-status` and `grpc-message` as header fields.
+fn status_fields(status: &Status) -> Vec<HeaderField> {
+    let mut out = vec![HeaderField::new(
+        Bytes::from_static(b"grpc-status"),
+        Bytes::from(status.status_value()),
+    )];
+    if let Some(m) = status.message_value() {
+        out.push(HeaderField::new(
+            Bytes::from_static(b"grpc-message"),
+            Bytes::from(m),
+        ));
+    }
+    out
 }
 
 /// A response head with `body`: content-type, accepted and used encodings, initial

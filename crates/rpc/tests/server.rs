@@ -12,18 +12,77 @@ use h2mux_rpc::server::{echo_service, RpcServer};
 use h2mux_rpc::{Code, Status};
 use http::{HeaderMap, Request};
 
-async fn start(rpc: RpcServer) -> Client {
-    let server = Server::bind("127.0.0.1:0", Config::default())
-        .await
-        .unwrap();
-    let addr = server.local_addr().unwrap().to_string();
-    let rpc = std::sync::Arc::new(rpc);
-    tokio::spawn(server.serve(move |req| {
-        let rpc = rpc.clone();
-        async move { rpc.handle(req).await }
-    }));
-    Client::connect(&addr).await.unwrap()
+/// Which server path a test runs against: HTTP routing (`RpcServer::handle` behind
+/// `h2mux::Server`, as `h2mux serve` does) or gRPC straight on h2mux streams
+/// (`RpcServer::serve`).
+#[derive(Clone, Copy, Debug)]
+enum Path {
+    Http,
+    Direct,
 }
+
+/// Serves `rpc` on a fresh port the `path` way; returns the address.
+async fn serve_on(path: Path, rpc: RpcServer) -> String {
+    match path {
+        Path::Http => {
+            let server = Server::bind("127.0.0.1:0", Config::default())
+                .await
+                .unwrap();
+            let addr = server.local_addr().unwrap().to_string();
+            let rpc = std::sync::Arc::new(rpc);
+            tokio::spawn(server.serve(move |req| {
+                let rpc = rpc.clone();
+                async move { rpc.handle(req).await }
+            }));
+            addr
+        }
+        Path::Direct => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            tokio::spawn(rpc.serve(listener, Config::default()));
+            addr
+        }
+    }
+}
+
+async fn start(path: Path, rpc: RpcServer) -> Client {
+    Client::connect(&serve_on(path, rpc).await).await.unwrap()
+}
+
+/// Every test below runs against both server paths.
+macro_rules! on_both_paths {
+    ($($name:ident),* $(,)?) => {
+        mod http_path {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Path::Http).await
+            })*
+        }
+        mod direct_path {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Path::Direct).await
+            })*
+        }
+    };
+}
+
+on_both_paths!(
+    unary_and_server_streaming_echo,
+    client_streaming_and_bidi,
+    unknown_method_is_unimplemented_as_trailers_only,
+    requested_failure_status_and_message_arrive,
+    the_deadline_is_enforced_by_the_server,
+    an_oversized_message_is_resource_exhausted,
+    a_panicking_handler_is_internal_and_the_server_survives,
+    an_auth_interceptor_refuses_calls_without_the_token,
+    interceptors_run_in_order_and_can_add_metadata,
+    the_health_service_answers_check,
+    a_streaming_handler_delivers_each_message_before_it_ends,
+    a_streaming_handler_that_panics_or_overruns_ends_with_a_status_after_its_messages,
+    a_thousand_streamed_replies_arrive_in_order_through_the_bounded_outbox,
+    a_client_that_goes_away_ends_the_streaming_handler,
+);
 
 fn framed(msgs: &[Bytes]) -> Bytes {
     let mut b = BytesMut::new();
@@ -85,9 +144,8 @@ async fn call(
     (out, status)
 }
 
-#[tokio::test]
-async fn unary_and_server_streaming_echo() {
-    let c = start(echo_service()).await;
+async fn unary_and_server_streaming_echo(path: Path) {
+    let c = start(path, echo_service()).await;
     let (out, st) = call(&c, method::UNARY, &[], &[echo_req(b"hi", 0)]).await;
     assert_eq!(st.code, Code::OK, "{st}");
     assert_eq!(
@@ -103,9 +161,8 @@ async fn unary_and_server_streaming_echo() {
     assert_eq!(idx, [0, 1, 2]);
 }
 
-#[tokio::test]
-async fn client_streaming_and_bidi() {
-    let c = start(echo_service()).await;
+async fn client_streaming_and_bidi(path: Path) {
+    let c = start(path, echo_service()).await;
     let (out, st) = call(
         &c,
         method::CLIENT_STREAM,
@@ -136,17 +193,15 @@ async fn client_streaming_and_bidi() {
     );
 }
 
-#[tokio::test]
-async fn unknown_method_is_unimplemented_as_trailers_only() {
-    let c = start(echo_service()).await;
+async fn unknown_method_is_unimplemented_as_trailers_only(path: Path) {
+    let c = start(path, echo_service()).await;
     let (out, st) = call(&c, "/h2mux.echo.v1.Echo/Nope", &[], &[]).await;
     assert!(out.is_empty());
     assert_eq!(st.code, Code::UNIMPLEMENTED);
 }
 
-#[tokio::test]
-async fn requested_failure_status_and_message_arrive() {
-    let c = start(echo_service()).await;
+async fn requested_failure_status_and_message_arrive(path: Path) {
+    let c = start(path, echo_service()).await;
     let (_, st) = call(
         &c,
         method::UNARY,
@@ -158,9 +213,8 @@ async fn requested_failure_status_and_message_arrive() {
     assert_eq!(st.message, "failure requested by the client");
 }
 
-#[tokio::test]
-async fn the_deadline_is_enforced_by_the_server() {
-    let c = start(echo_service()).await;
+async fn the_deadline_is_enforced_by_the_server(path: Path) {
+    let c = start(path, echo_service()).await;
     let started = std::time::Instant::now();
     let (_, st) = call(
         &c,
@@ -176,33 +230,34 @@ async fn the_deadline_is_enforced_by_the_server() {
     );
 }
 
-#[tokio::test]
-async fn an_oversized_message_is_resource_exhausted() {
-    let c = start(echo_service().max_receive_message_size(1024)).await;
+async fn an_oversized_message_is_resource_exhausted(path: Path) {
+    let c = start(path, echo_service().max_receive_message_size(1024)).await;
     let big = Bytes::from(vec![1u8; 4096]);
     let (_, st) = call(&c, method::CLIENT_STREAM, &[], &[big]).await;
     assert_eq!(st.code, Code::RESOURCE_EXHAUSTED, "{st}");
 }
 
-#[tokio::test]
-async fn a_panicking_handler_is_internal_and_the_server_survives() {
+async fn a_panicking_handler_is_internal_and_the_server_survives(path: Path) {
     let rpc = RpcServer::new()
         .route("/t.T/Panic", |_call| async move { panic!("on purpose") })
         .route("/t.T/Ok", |mut call: h2mux_rpc::server::Call| async move {
             call.send(b"ok").await
         });
-    let c = start(rpc).await;
+    let c = start(path, rpc).await;
     let (_, st) = call(&c, "/t.T/Panic", &[], &[]).await;
     assert_eq!(st.code, Code::INTERNAL);
     let (out, st) = call(&c, "/t.T/Ok", &[], &[]).await;
     assert_eq!((st.code, &out[0][..]), (Code::OK, &b"ok"[..]));
 }
 
-#[tokio::test]
-async fn an_auth_interceptor_refuses_calls_without_the_token() {
+async fn an_auth_interceptor_refuses_calls_without_the_token(path: Path) {
     use h2mux_rpc::health::CHECK;
     use h2mux_rpc::server::bearer_auth;
-    let c = start(echo_service().intercept(bearer_auth("s3cret", &[CHECK]))).await;
+    let c = start(
+        path,
+        echo_service().intercept(bearer_auth("s3cret", &[CHECK])),
+    )
+    .await;
     for bad in [
         None,
         Some("Bearer wrong"),
@@ -233,8 +288,7 @@ async fn an_auth_interceptor_refuses_calls_without_the_token() {
     assert_eq!(st.code, Code::UNAUTHENTICATED);
 }
 
-#[tokio::test]
-async fn interceptors_run_in_order_and_can_add_metadata() {
+async fn interceptors_run_in_order_and_can_add_metadata(path: Path) {
     let rpc = RpcServer::new()
         .intercept(|path, md| {
             md.insert("x-path", path)
@@ -251,16 +305,15 @@ async fn interceptors_run_in_order_and_can_add_metadata() {
             let p = call.metadata().get_str("x-path").unwrap_or("").to_string();
             call.send(p.as_bytes()).await
         });
-    let c = start(rpc).await;
+    let c = start(path, rpc).await;
     let (out, st) = call(&c, "/t.T/Who", &[], &[]).await;
     assert_eq!(st.code, Code::OK, "{st}");
     assert_eq!(&out[0][..], b"/t.T/Who");
 }
 
-#[tokio::test]
-async fn the_health_service_answers_check() {
+async fn the_health_service_answers_check(path: Path) {
     use h2mux_rpc::health::{HealthCheckRequest, HealthCheckResponse, ServingStatus, CHECK};
-    let c = start(echo_service()).await;
+    let c = start(path, echo_service()).await;
     for service in ["", "h2mux.echo.v1.Echo", "grpc.health.v1.Health"] {
         let mut b = BytesMut::new();
         HealthCheckRequest {
@@ -284,24 +337,14 @@ async fn the_health_service_answers_check() {
 }
 
 /// A channel to an `RpcServer` on a fresh port.
-async fn channel_to(rpc: RpcServer) -> h2mux_rpc::channel::Channel {
+async fn channel_to(path: Path, rpc: RpcServer) -> h2mux_rpc::channel::Channel {
     use h2mux_rpc::channel::{Channel, ChannelConfig};
-    let server = Server::bind("127.0.0.1:0", Config::default())
-        .await
-        .unwrap();
-    let addr = server.local_addr().unwrap().to_string();
-    let rpc = std::sync::Arc::new(rpc);
-    tokio::spawn(server.serve(move |req| {
-        let rpc = rpc.clone();
-        async move { rpc.handle(req).await }
-    }));
-    Channel::new(ChannelConfig::new(&addr))
+    Channel::new(ChannelConfig::new(&serve_on(path, rpc).await))
 }
 
 const GUARD: Duration = Duration::from_secs(10);
 
-#[tokio::test]
-async fn a_streaming_handler_delivers_each_message_before_it_ends() {
+async fn a_streaming_handler_delivers_each_message_before_it_ends(path: Path) {
     use h2mux_rpc::channel::CallOptions;
     use std::sync::Mutex;
     let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
@@ -317,7 +360,7 @@ async fn a_streaming_handler_delivers_each_message_before_it_ends() {
             call.send(b"second").await
         }
     });
-    let ch = channel_to(rpc).await;
+    let ch = channel_to(path, rpc).await;
     let mut call = ch.start("/t.T/Two", CallOptions::default()).await.unwrap();
     call.finish().await.unwrap();
     let first = tokio::time::timeout(GUARD, call.recv())
@@ -330,8 +373,9 @@ async fn a_streaming_handler_delivers_each_message_before_it_ends() {
     assert_eq!(call.status().unwrap().code, Code::OK);
 }
 
-#[tokio::test]
-async fn a_streaming_handler_that_panics_or_overruns_ends_with_a_status_after_its_messages() {
+async fn a_streaming_handler_that_panics_or_overruns_ends_with_a_status_after_its_messages(
+    path: Path,
+) {
     use h2mux_rpc::channel::CallOptions;
     let rpc = RpcServer::new()
         .route(
@@ -350,7 +394,7 @@ async fn a_streaming_handler_that_panics_or_overruns_ends_with_a_status_after_it
                 call.send(b"never").await
             },
         );
-    let ch = channel_to(rpc.clone()).await;
+    let ch = channel_to(path, rpc.clone()).await;
     let mut streaming = ch
         .start("/t.T/PanicLater", CallOptions::default())
         .await
@@ -362,7 +406,7 @@ async fn a_streaming_handler_that_panics_or_overruns_ends_with_a_status_after_it
     assert_eq!(end.unwrap().unwrap_err().code, Code::INTERNAL);
     // grpc-timeout alone (no client-side deadline): the server ends the call after the
     // message it had sent.
-    let c = start(rpc).await;
+    let c = start(path, rpc).await;
     let started = std::time::Instant::now();
     let (out, st) = call(&c, "/t.T/Slow", &[("grpc-timeout", "300m")], &[]).await;
     assert_eq!(st.code, Code::DEADLINE_EXCEEDED, "{st}");
@@ -376,10 +420,9 @@ async fn a_streaming_handler_that_panics_or_overruns_ends_with_a_status_after_it
     assert_eq!(r.code, Code::UNIMPLEMENTED);
 }
 
-#[tokio::test]
-async fn a_thousand_streamed_replies_arrive_in_order_through_the_bounded_outbox() {
+async fn a_thousand_streamed_replies_arrive_in_order_through_the_bounded_outbox(path: Path) {
     use h2mux_rpc::channel::CallOptions;
-    let ch = channel_to(echo_service()).await;
+    let ch = channel_to(path, echo_service()).await;
     let mut call = ch
         .server_streaming(
             method::SERVER_STREAM,
@@ -408,8 +451,7 @@ impl Drop for DropReport {
     }
 }
 
-#[tokio::test]
-async fn a_client_that_goes_away_ends_the_streaming_handler() {
+async fn a_client_that_goes_away_ends_the_streaming_handler(path: Path) {
     use h2mux_rpc::channel::CallOptions;
     let (tx, mut ended) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
     let rpc = RpcServer::new().route("/t.T/Forever", move |mut call: h2mux_rpc::server::Call| {
@@ -422,7 +464,7 @@ async fn a_client_that_goes_away_ends_the_streaming_handler() {
             }
         }
     });
-    let ch = channel_to(rpc).await;
+    let ch = channel_to(path, rpc).await;
     let mut call = ch
         .start("/t.T/Forever", CallOptions::default())
         .await

@@ -21,9 +21,13 @@ async fn handle(req: Request<Body>) -> Response<Body> {
     let path = req.uri().path();
     if let Some(n) = path.strip_prefix("/bytes/") {
         let n: u64 = n.parse().unwrap_or(0);
+        if n <= CHUNK as u64 {
+            // One write, as hyper's RepeatBody makes of it.
+            return Response::new(Body::from(zeros().slice(..n as usize)));
+        }
         let (tx, body) = Body::channel(4);
         tokio::spawn(async move {
-            let zeros = Bytes::from(vec![0u8; CHUNK]);
+            let zeros = zeros();
             let mut left = n;
             while left > 0 {
                 let k = left.min(CHUNK as u64) as usize;
@@ -35,23 +39,30 @@ async fn handle(req: Request<Body>) -> Response<Body> {
         });
         return Response::new(body);
     }
-    // /echo: the request body back.
-    let (tx, body) = Body::channel(4);
-    let mut incoming = req.into_body();
-    tokio::spawn(async move {
-        while let Some(Ok(c)) = incoming.data().await {
-            if tx.send(c).await.is_err() {
-                return;
-            }
-        }
-    });
-    Response::new(body)
+    // /echo: the request body back, collected first (as the hyper contenders do).
+    match req.into_body().collect(1 << 20).await {
+        Ok(b) => Response::new(Body::from(b)),
+        Err(_) => Response::new(Body::empty()),
+    }
+}
+
+/// 1 MiB of zeros, allocated once per server thread (as the peers share theirs).
+fn zeros() -> Bytes {
+    thread_local! {
+        static ZEROS: Bytes = Bytes::from(vec![0u8; CHUNK]);
+    }
+    ZEROS.with(Bytes::clone)
+}
+
+/// The engine's defaults on both sides (no tuning: the defaults are what is measured).
+fn h2mux_config() -> h2mux::Config {
+    h2mux::Config::default()
 }
 
 type Tls = Option<(Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>)>;
 
 async fn serve(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
-    let mut server = Server::from_listener(listener, h2mux::Config::default());
+    let mut server = Server::from_listener(listener, h2mux_config());
     if let Some(cfg) = tls {
         server = server.with_tls(cfg);
     }
@@ -61,10 +72,10 @@ async fn serve(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
 async fn connect(addr: SocketAddr, tls: &Option<Arc<rustls::ClientConfig>>) -> io::Result<Client> {
     let r = match tls {
         Some(cfg) => {
-            let config = h2mux::Config::default();
+            let config = h2mux_config();
             Client::connect_tls(&addr.to_string(), "localhost", cfg.clone(), config).await
         }
-        None => Client::connect(&addr.to_string()).await,
+        None => Client::connect_with(&addr.to_string(), h2mux_config()).await,
     };
     r.map_err(io::Error::other)
 }

@@ -2,8 +2,8 @@
 //! 100 workers making unary `h2mux.echo.v1.Echo/Unary` calls (100-octet payloads) for a
 //! fixed time, either each with its own channel (`rpc-per-worker`: 100 HTTP/2 connections)
 //! or all sharing one `h2mux_rpc::channel::Channel` over 1, 2 or 4 connections
-//! (`rpc-shared-N`). The server is `h2mux serve`'s gRPC side: `h2mux_rpc::server::echo_service`
-//! on h2mux's HTTP server.
+//! (`rpc-shared-N`). The server is the built-in echo service (`h2mux_rpc::server::echo_service`)
+//! on a gRPC-only port (`RpcServer::serve`: gRPC straight on h2mux streams), as tonic's is.
 
 use super::on_two_threads;
 use crate::{us_since, Config, Measurement, Outcome, Workload};
@@ -12,18 +12,13 @@ use h2mux_rpc::channel::{CallOptions, Channel, ChannelConfig};
 use h2mux_rpc::echo::{method, EchoReply, EchoRequest};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 async fn serve(listener: tokio::net::TcpListener) {
-    let rpc = Arc::new(h2mux_rpc::server::echo_service());
-    let server = h2mux::Server::from_listener(listener, h2mux::Config::default());
-    let _ = server
-        .serve(move |req| {
-            let rpc = rpc.clone();
-            async move { rpc.handle(req).await }
-        })
-        .await;
+    // A gRPC-only port, as tonic's server is: gRPC straight on h2mux streams.
+    h2mux_rpc::server::echo_service()
+        .serve(listener, h2mux::Config::default())
+        .await
 }
 
 fn channel(addr: SocketAddr, conns: usize) -> Channel {

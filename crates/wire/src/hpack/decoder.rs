@@ -139,7 +139,8 @@ impl Decoder {
     /// unusable and the connection must end with COMPRESSION_ERROR.
     pub fn decode(&mut self, block: &[u8]) -> Result<Vec<HeaderField>, HpackError> {
         let mut r = Reader { buf: block, pos: 0 };
-        let mut fields = Vec::new();
+        // Every field takes at least one octet: one allocation for the usual short block.
+        let mut fields = Vec::with_capacity(block.len().clamp(1, 16));
         let mut list_size = 0usize;
         let mut too_large = false;
         let mut seen_field = false;
