@@ -458,7 +458,7 @@ impl Job {
                         Err(e) => c.failed("small request", &e),
                     }
                 }
-                Job::Reset if round % 4 == 0 => {
+                Job::Reset if round.is_multiple_of(4) => {
                     let hasty = client.with_timeouts(Timeouts {
                         response: Some(Duration::from_millis(1)),
                         ..Timeouts::default()
