@@ -55,11 +55,13 @@ pub enum Workload {
     PoolGet,
     /// Pooled-stream throughput.
     PoolBulk,
+    /// 100 pooled streams of one pool connection in parallel.
+    PoolBulk100,
 }
 
 impl Workload {
     /// Every workload, in table order.
-    pub fn all() -> [Workload; 12] {
+    pub fn all() -> [Workload; 13] {
         use Workload::*;
         [
             Bulk1,
@@ -72,6 +74,7 @@ impl Workload {
             RpcShared4,
             PoolGet,
             PoolBulk,
+            PoolBulk100,
             ConnectH2c,
             ConnectTls,
         ]
@@ -93,6 +96,7 @@ impl Workload {
             RpcShared4 => "rpc-shared-4",
             PoolGet => "pool-get",
             PoolBulk => "pool-bulk",
+            PoolBulk100 => "pool-bulk-100",
         }
     }
 

@@ -1271,12 +1271,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                         let full = self.conn.send_capacity(id).is_some_and(|c| c == 0);
                         match self.slot_of(&stream) {
                             Some(slot) if full => {
-                                // An earlier writer still parked (several sends in flight, or
-                                // a cloned sender): its data is queued too, and the newest
-                                // writer now carries the back-pressure, so the earlier one is
-                                // released.
+                                // Parked until there is room: with several sends in flight (or
+                                // a cloned sender) the earlier parked ones stay unanswered too
+                                // (answering `seq` later answers them all). Releasing them now
+                                // would let a pipelining writer queue without bound.
                                 slot.parked = Some(seq);
-                                stream.answer(seq - 1, Ok(()));
                             }
                             _ => stream.answer(seq, Ok(())),
                         }
