@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2mux::{Body, Client, ClientOptions, Timeouts};
+use h2mux_conformance::attacks::rss_kib;
 use http::Request;
 
 /// Arguments of `h2mux soak`.
@@ -102,16 +103,6 @@ fn start_server() -> Result<(ServerProcess, String), String> {
     Ok((child, addr))
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
 
 /// Runs `h2mux soak`.
 pub fn run(args: Args) -> ExitCode {
@@ -313,28 +304,28 @@ fn print_row(args: &Args, s: &Sample, prev: Option<&Sample>) {
     let rss = s.rss_kib as f64 / 1024.0;
     let rps = dreq as f64 / dt;
     let mibs = dbytes as f64 / 1048576.0 / dt;
+    let cells = [
+        format!("{:.0}", s.at.as_secs_f64()),
+        format!("{rss:.1}"),
+        s.connections.to_string(),
+        s.streams.to_string(),
+        format!("{rps:.0}"),
+        format!("{mibs:.0}"),
+        s.resets.to_string(),
+        s.timeouts.to_string(),
+        s.reconnects.to_string(),
+        s.errors.to_string(),
+    ];
     if args.markdown {
-        println!(
-            "| {:.0} | {rss:.1} | {} | {} | {rps:.0} | {mibs:.0} | {} | {} | {} | {} |",
-            s.at.as_secs_f64(),
-            s.connections,
-            s.streams,
-            s.resets,
-            s.timeouts,
-            s.reconnects,
-            s.errors
-        );
+        println!("| {} |", cells.join(" | "));
     } else {
-        println!(
-            "{:>6.0} {rss:>9.1} {:>6} {:>8} {rps:>10.0} {mibs:>8.0} {:>7} {:>8} {:>10} {:>7}",
-            s.at.as_secs_f64(),
-            s.connections,
-            s.streams,
-            s.resets,
-            s.timeouts,
-            s.reconnects,
-            s.errors
-        );
+        const WIDTHS: [usize; 10] = [6, 9, 6, 8, 10, 8, 7, 8, 10, 7];
+        let line: Vec<String> = cells
+            .iter()
+            .zip(WIDTHS)
+            .map(|(c, w)| format!("{c:>w$}"))
+            .collect();
+        println!("{}", line.join(" "));
     }
 }
 
