@@ -1036,6 +1036,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         true
     }
 
+    /// Whether the core ended with a GOAWAY carrying an error code (not a graceful end).
+    fn failed_with_error(&self) -> bool {
+        self.conn
+            .error()
+            .is_some_and(|e| e.code() != ErrorCode::NO_ERROR)
+    }
+
     /// Reads and discards until the peer closes or the linger time is up.
     fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Some(give_up) = self.give_up_at else {
@@ -1346,7 +1353,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
             if d.phase == Phase::Closing && d.pending.is_empty() {
                 match Pin::new(&mut d.io).poll_shutdown(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(_) if d.read_open => {
+                    // Linger after a graceful end (the tail of a response must reach the peer),
+                    // not after a connection error of ours: a flooding peer would only keep
+                    // us reading its flood.
+                    Poll::Ready(_) if d.read_open && !d.failed_with_error() => {
                         d.fail_all(Error::ConnectionClosed);
                         d.rbuf.release();
                         d.phase = Phase::Lingering;
