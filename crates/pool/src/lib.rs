@@ -33,6 +33,7 @@ pub mod protocol;
 pub mod server;
 pub mod stream;
 pub mod transport;
+pub mod tunnel;
 
 pub use client::{ClientConfig, ClientPool};
 pub use error::PoolError;
