@@ -54,6 +54,39 @@ async fn control_stream_then_a_paired_stream_both_ways() {
     assert_eq!(c.tls_info().peer_certificates, vec![certs.cert.clone()]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_copy_chunks_and_the_byte_interface_mix() {
+    let certs = certs();
+    let server = server(16, &certs).await;
+    let client = client(&server.local_addr().unwrap().to_string(), &certs);
+    let (id, mut s) = server.incoming_get(T).await.unwrap();
+    let mut c = client.outgoing_get(id, T).await.unwrap();
+    let big = bytes::Bytes::from(payload(9, 3 << 20));
+    c.write_chunk(big.slice(..1 << 20)).await.unwrap();
+    c.write_all(&big[1 << 20..]).await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    let mut first = [0u8; 10];
+    s.read_exact(&mut first).await.unwrap();
+    got.extend_from_slice(&first);
+    while let Some(chunk) = s.read_chunk().await.unwrap() {
+        got.extend_from_slice(&chunk);
+    }
+    assert!(
+        check_payload(9, &got),
+        "{} bytes, intact and in order",
+        got.len()
+    );
+    assert_eq!(s.read_chunk().await.unwrap(), None, "EOF stays EOF");
+    s.write_chunk(bytes::Bytes::from_static(b"done"))
+        .await
+        .unwrap();
+    drop(s);
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).await.unwrap();
+    assert_eq!(back, b"done");
+}
+
 /// Seeds of the two directions of the stream named `id` (so a crossed stream fails its check).
 fn seeds(id: PoolStreamId) -> (u64, u64) {
     let x = u64::from(u32::from_be_bytes(id.0));

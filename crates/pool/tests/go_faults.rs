@@ -62,12 +62,12 @@ async fn fault1_the_server_serves_any_number_of_streams_over_one_connection() {
 }
 
 /// Fault 2: a stream closed on the Go server is never seen by the client. Ours delivers the
-/// end of stream (EOF, on `shutdown` or drop) and resets (as errors) to the other side
-/// promptly, both ways.
+/// end of stream (EOF) and aborts (resets, as errors) to the other side promptly, both ways.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault2_closes_and_resets_reach_the_other_side_promptly() {
     let (server, client, _c) = setup(16).await;
     let quick = Duration::from_secs(1);
+    let mut buf = [0u8; 8];
 
     // Server half-closes: the client reads what was sent, then EOF; it can still write.
     let (mut s, mut c) = pair(&server, &client).await;
@@ -85,8 +85,12 @@ async fn fault2_closes_and_resets_reach_the_other_side_promptly() {
     s.read_to_end(&mut got).await.unwrap();
     assert_eq!(got, b"still open this way");
 
-    // Server drops its stream without a shutdown: closing it; the client reads EOF promptly.
+    // The client is done sending; the server answers and drops its stream without a
+    // shutdown: a clean close, the answer then EOF.
     let (mut s, mut c) = pair(&server, &client).await;
+    c.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).await.unwrap();
     s.write_all(b"last words").await.unwrap();
     drop(s);
     let mut got = Vec::new();
@@ -99,32 +103,34 @@ async fn fault2_closes_and_resets_reach_the_other_side_promptly() {
         "what was written before the close arrives first"
     );
 
-    // Server resets its stream: the client's read fails at once, so does its next write.
-    let (mut s, mut c) = pair(&server, &client).await;
-    s.reset();
-    let mut buf = [0u8; 8];
+    // The server drops its stream while the client may still send: an abort; the client's
+    // read fails at once, so does its next write.
+    let (s, mut c) = pair(&server, &client).await;
+    drop(s);
     let e = tokio::time::timeout(quick, c.read(&mut buf))
         .await
-        .expect("the reset arrives promptly")
+        .expect("the abort arrives promptly")
         .unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
     let e = c.write_all(b"x").await.unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
 
-    // And the other way round: the client closes, then resets; the server learns each.
-    let (mut s, c) = pair(&server, &client).await;
-    drop(c);
-    let mut got = Vec::new();
-    tokio::time::timeout(quick, s.read_to_end(&mut got))
-        .await
-        .expect("the close arrives promptly")
-        .unwrap();
-    assert!(got.is_empty());
+    // An explicit reset, at any time.
     let (mut s, mut c) = pair(&server, &client).await;
-    c.reset();
-    let e = tokio::time::timeout(quick, s.read(&mut buf))
+    c.write_all(b"data").await.unwrap();
+    s.reset();
+    let e = tokio::time::timeout(quick, c.read(&mut buf))
         .await
         .expect("the reset arrives promptly")
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+
+    // And the other way round: the client aborts, the server learns.
+    let (mut s, c) = pair(&server, &client).await;
+    drop(c);
+    let e = tokio::time::timeout(quick, s.read(&mut buf))
+        .await
+        .expect("the abort arrives promptly")
         .unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
 }

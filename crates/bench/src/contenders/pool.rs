@@ -10,11 +10,13 @@
 //! * `pool-bulk-100`: 100 pooled streams of one pool connection in parallel, beside 100 TCP
 //!   and 100 TLS connections.
 
-use super::raw_tcp::{fetch, serve_conn};
+use super::raw_tcp::{fetch, serve_conn, WRITE};
 use super::{mib_per_s, on_two_threads, spread_note};
 use crate::{us_since, Config, Measurement, Outcome, Workload};
+use bytes::Bytes;
 use h2mux_pool::{
-    ClientConfig, ClientPool, Listen, PoolStreamId, Resolver, ServerConfig, ServerPool, TlsMode,
+    ClientConfig, ClientPool, Listen, PoolStream, PoolStreamId, Resolver, ServerConfig, ServerPool,
+    TlsMode,
 };
 use std::io;
 use std::net::SocketAddr;
@@ -25,8 +27,40 @@ use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// The raw-tcp download protocol on a pooled stream through the zero-copy API: the same 1 MiB
+/// buffer is sent again and again as `Bytes` slices.
+async fn serve_chunks(mut s: PoolStream) {
+    let buf = Bytes::from(vec![0u8; WRITE]);
+    let mut len = [0u8; 8];
+    while s.read_exact(&mut len).await.is_ok() {
+        let mut left = u64::from_be_bytes(len);
+        while left > 0 {
+            let n = left.min(WRITE as u64) as usize;
+            if s.write_chunk(buf.slice(..n)).await.is_err() {
+                return;
+            }
+            left -= n as u64;
+        }
+    }
+}
+
+/// A download through the zero-copy API.
+async fn fetch_chunks(s: &mut PoolStream, n: u64, deadline: Instant) -> io::Result<u64> {
+    s.write_all(&n.to_be_bytes()).await?;
+    let mut got = 0u64;
+    while got < n && Instant::now() < deadline {
+        let Some(c) = s.read_chunk().await? else {
+            break;
+        };
+        got += c.len() as u64;
+        crate::count_received(c.len() as u64);
+    }
+    Ok(got)
+}
+
 /// The server application: every stream the pool hands out is announced on the control
-/// stream and then serves raw-tcp download requests until the client closes it.
+/// stream and then serves raw-tcp download requests until the client closes it (the first
+/// octet from the client picks the API: 0 the zero-copy one, else `AsyncRead`/`AsyncWrite`).
 async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, capacity: usize) {
     let Ok(pool) =
         ServerPool::new(ServerConfig::new(capacity, tls, Listen::Listener(listener))).await
@@ -40,7 +74,17 @@ async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, capacity: 
         if ctl.write_all(&id.0).await.is_err() {
             return;
         }
-        tokio::spawn(serve_conn(s));
+        tokio::spawn(async move {
+            let mut s = s;
+            let mut api = [0u8; 1];
+            if s.read_exact(&mut api).await.is_ok() {
+                if api[0] == 0 {
+                    serve_chunks(s).await
+                } else {
+                    serve_conn(s).await
+                }
+            }
+        });
     }
 }
 
@@ -121,17 +165,31 @@ pub fn run(w: Workload, cfg: &Config) -> io::Result<Outcome> {
                     .outgoing_get(PoolStreamId::CONTROL, WAIT)
                     .await
                     .map_err(io::Error::other)?;
-                let id = next_id(&mut ctl).await?;
-                let mut s = pool
-                    .outgoing_get(id, WAIT)
-                    .await
-                    .map_err(io::Error::other)?;
-                let t = Instant::now();
-                let got = fetch(&mut s, cfg.bulk1_bytes, t + cfg.max_time).await?;
+                // The byte interface (AsyncRead/AsyncWrite, as on a socket), then the
+                // zero-copy API, one stream each.
+                let mut rates = Vec::new();
+                for api in [1u8, 0] {
+                    let id = next_id(&mut ctl).await?;
+                    let mut s = pool
+                        .outgoing_get(id, WAIT)
+                        .await
+                        .map_err(io::Error::other)?;
+                    s.write_all(&[api]).await?;
+                    let t = Instant::now();
+                    let got = if api == 0 {
+                        fetch_chunks(&mut s, cfg.bulk1_bytes, t + cfg.max_time).await?
+                    } else {
+                        fetch(&mut s, cfg.bulk1_bytes, t + cfg.max_time).await?
+                    };
+                    rates.push(mib_per_s(got, t.elapsed().as_secs_f64()));
+                }
                 Ok(Measurement {
-                    value: mib_per_s(got, t.elapsed().as_secs_f64()),
+                    value: rates[0],
                     unit: "MiB/s",
-                    note: "1 pooled stream, TLS 1.3 + h2".into(),
+                    note: format!(
+                        "1 pooled stream (TLS 1.3 + h2), AsyncRead/AsyncWrite; zero-copy chunk API {:.1} MiB/s",
+                        rates[1]
+                    ),
                     ..Default::default()
                 })
             },
@@ -147,11 +205,12 @@ pub fn run(w: Workload, cfg: &Config) -> io::Result<Outcome> {
                 let mut streams = Vec::new();
                 for _ in 0..100 {
                     let id = next_id(&mut ctl).await?;
-                    streams.push(
-                        pool.outgoing_get(id, WAIT)
-                            .await
-                            .map_err(io::Error::other)?,
-                    );
+                    let mut s = pool
+                        .outgoing_get(id, WAIT)
+                        .await
+                        .map_err(io::Error::other)?;
+                    s.write_all(&[1]).await?;
+                    streams.push(s);
                 }
                 let t = Instant::now();
                 let deadline = t + cfg.max_time * 3;
