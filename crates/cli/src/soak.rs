@@ -103,7 +103,6 @@ fn start_server() -> Result<(ServerProcess, String), String> {
     Ok((child, addr))
 }
 
-
 /// Runs `h2mux soak`.
 pub fn run(args: Args) -> ExitCode {
     let (server, addr, pid) = match (&args.target, args.pid) {
@@ -329,26 +328,47 @@ fn print_row(args: &Args, s: &Sample, prev: Option<&Sample>) {
     }
 }
 
+/// Judges the plateau on the thirds of the run: a leak raises the median and the floor of
+/// the samples, while the peaks swing with what happens to be in flight.
 fn summarize(samples: &[Sample]) {
     if samples.len() < 3 {
         eprintln!("h2mux soak: too short a run to judge a plateau");
         return;
     }
     let third = samples.len() / 3;
+    let parts = [
+        &samples[..third],
+        &samples[third..2 * third],
+        &samples[2 * third..],
+    ];
+    let mib = |k: u64| k as f64 / 1024.0;
+    let median = |s: &[Sample]| {
+        let mut v: Vec<u64> = s.iter().map(|s| s.rss_kib).collect();
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let floor = |s: &[Sample]| s.iter().map(|s| s.rss_kib).min().unwrap_or(0);
     let peak = |s: &[Sample]| s.iter().map(|s| s.rss_kib).max().unwrap_or(0);
-    let (middle, last) = (
-        peak(&samples[third..2 * third]),
-        peak(&samples[2 * third..]),
-    );
-    let first = samples[0].rss_kib;
+    let describe = |f: &dyn Fn(&[Sample]) -> u64| {
+        parts
+            .iter()
+            .map(|p| format!("{:.1}", mib(f(p))))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let (middle, last) = (median(parts[1]), median(parts[2]));
     let growth = (last as f64 - middle as f64) / (middle.max(1) as f64) * 100.0;
     eprintln!(
-        "h2mux soak: server RSS first {:.1} MiB, peak of the middle third {:.1} MiB, of the last third {:.1} MiB \
-         ({growth:+.1}%): {}",
-        first as f64 / 1024.0,
-        middle as f64 / 1024.0,
-        last as f64 / 1024.0,
-        if growth <= 10.0 { "plateau" } else { "still growing" }
+        "h2mux soak: server RSS by thirds of the run (MiB) — median {}, lowest {}, highest {}; \
+         last third's median {growth:+.1}% against the middle third's: {}",
+        describe(&median),
+        describe(&floor),
+        describe(&peak),
+        if growth <= 15.0 {
+            "plateau"
+        } else {
+            "still growing"
+        }
     );
 }
 
@@ -449,7 +469,9 @@ impl Job {
                         Err(e) => c.failed("small request", &e),
                     }
                 }
-                Job::Reset if round.is_multiple_of(4) => {
+                // `is_multiple_of` needs Rust 1.87; the workspace MSRV is 1.80.
+                #[allow(clippy::manual_is_multiple_of)]
+                Job::Reset if round % 4 == 0 => {
                     let hasty = client.with_timeouts(Timeouts {
                         response: Some(Duration::from_millis(1)),
                         ..Timeouts::default()

@@ -304,5 +304,5 @@ fn soak_runs_briefly_and_reports_memory_and_streams() {
             .is_some_and(|rss| rss > 1.0)),
         "{table}"
     );
-    assert!(e.contains("server RSS first"), "{e}");
+    assert!(e.contains("server RSS by thirds"), "{e}");
 }
