@@ -482,7 +482,10 @@ async fn a_hundred_tasks_share_one_channel_over_two_connections() {
     })
     .await;
     assert!(filled.is_ok(), "the channel never opened its second connection");
-    assert_eq!(ch.connection_count(), 2);
+    // With all 100 calls in flight on the first connection it is at the server's stream limit
+    // (100), and the channel may open an extra one (up to 4 × `connections`) — never more.
+    let n = ch.connection_count();
+    assert!((2..=8).contains(&n), "{n} connections for connections(2)");
 }
 
 #[test]
