@@ -5,6 +5,7 @@
 #   h2load: 2 000 requests over 10 connections, 100 streams each, all must succeed
 #   python httpx[http2]: GET + POST echo through a second, independent HTTP/2 stack
 #   h2mux get against nginx serving a file over h2c: sha256 must match
+#   h2mux conformance against h2mux serve: "N passed, N failed", none may fail
 #   gRPC: grpcio client -> h2mux serve and h2mux's channel (h2mux rpc) -> grpcio server, h2c and TLS
 # Needs: curl nghttp2-client nginx-light (apt), httpx[http2] (pip). Run from the repo root
 # after `cargo build --release`. Prints one line per check; exits non-zero on any failure.
@@ -50,6 +51,11 @@ with httpx.Client(http1=False, http2=True, base_url=f"http://{addr}") as c:
     r = c.post("/echo", content=b"x" * 70000)
     assert r.status_code == 200 and r.content == b"x" * 70000, r
 PY'
+
+# Our own conformance suite (RFC 9113 / RFC 7541 MUSTs) against this h2mux serve: prints
+# "N passed, N failed"; every case must pass.
+check "conformance suite against h2mux serve: $("$BIN" conformance --target "$addr" > "$work/conformance.log" 2>&1; tail -1 "$work/conformance.log")" \
+  'tail -1 "$work/conformance.log" | grep -q " 0 failed" || { cat "$work/conformance.log"; false; }'
 
 check "grpcio client: all four Echo methods, metadata, gzip, status, deadline, health, UNIMPLEMENTED" \
   'python3 tests/interop/grpc/echo_peer.py client-h2mux $addr > $work/grpc.log 2>&1 || { cat $work/grpc.log; false; }'

@@ -55,6 +55,8 @@ pub enum Workload {
     PoolGet,
     /// Pooled-stream throughput.
     PoolBulk,
+    /// 100 pooled streams of one pool connection in parallel.
+    PoolBulk100,
     /// Server memory per idle connection (KiB; [`contenders::mem`]).
     MemConn,
     /// Server memory per open idle stream (KiB; [`contenders::mem`]).
@@ -63,7 +65,7 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in table order.
-    pub fn all() -> [Workload; 14] {
+    pub fn all() -> [Workload; 15] {
         use Workload::*;
         [
             Bulk1,
@@ -76,6 +78,7 @@ impl Workload {
             RpcShared4,
             PoolGet,
             PoolBulk,
+            PoolBulk100,
             ConnectH2c,
             ConnectTls,
             MemConn,
@@ -99,6 +102,7 @@ impl Workload {
             RpcShared4 => "rpc-shared-4",
             PoolGet => "pool-get",
             PoolBulk => "pool-bulk",
+            PoolBulk100 => "pool-bulk-100",
             MemConn => "mem-conn",
             MemStream => "mem-stream",
         }

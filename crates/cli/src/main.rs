@@ -11,6 +11,8 @@ mod conformance;
 mod get;
 mod rpc;
 mod serve;
+mod soak;
+mod tunnel;
 
 /// h2mux: an HTTP/2 engine that runs as fast as the wire allows.
 #[derive(Parser, Debug)]
@@ -32,6 +34,10 @@ enum Command {
     Conformance(conformance::Args),
     /// Call the built-in echo service (or any gRPC method) through the shared channel.
     Rpc(rpc::Args),
+    /// Soak a server with mixed load for minutes, printing its memory and open streams.
+    Soak(soak::Args),
+    /// A reverse TCP tunnel on the stream pool (NodePass manner): `tunnel server|client`.
+    Tunnel(tunnel::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,5 +48,7 @@ fn main() -> ExitCode {
         Command::Get(args) => get::run(args),
         Command::Conformance(args) => conformance::run_cmd(args),
         Command::Rpc(args) => rpc::run(args),
+        Command::Soak(args) => soak::run(args),
+        Command::Tunnel(args) => tunnel::run(args),
     }
 }

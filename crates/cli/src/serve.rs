@@ -60,6 +60,11 @@ pub struct Args {
     /// stopped reading; 0: never).
     #[arg(long, value_name = "SECS", default_value_t = secs(ServerLimits::default().send_timeout))]
     send_timeout: f64,
+    /// Answer GET PATH with the server's counters as JSON (connections, requests in flight,
+    /// accepted, refused, requests); off unless given (e.g. `--stats-path /_stats` for
+    /// `h2mux soak`).
+    #[arg(long, value_name = "PATH")]
+    stats_path: Option<String>,
     /// On SIGINT/SIGTERM, let requests in flight finish for up to this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = Config::default().drain_timeout.as_secs_f64())]
     drain_timeout: f64,
@@ -162,16 +167,21 @@ pub fn run(args: Args) -> ExitCode {
         });
         let root = args.root.map(std::sync::Arc::new);
         let rpc = std::sync::Arc::new(h2mux_rpc::server::echo_service());
+        let stats = args
+            .stats_path
+            .map(|p| std::sync::Arc::new((p, server.handle())));
         let served = server
             .serve(move |req| {
-                let (root, rpc) = (root.clone(), rpc.clone());
+                let (root, rpc, stats) = (root.clone(), rpc.clone(), stats.clone());
                 async move {
                     // gRPC (by content-type) goes to the echo and health services.
                     if h2mux_rpc::server::RpcServer::is_grpc(&req) {
-                        rpc.handle(req).await
-                    } else {
-                        handle(req, root).await
+                        return rpc.handle(req).await;
                     }
+                    if let Some(stats) = stats.filter(|s| req.uri().path() == s.0) {
+                        return stats_response(&stats.1);
+                    }
+                    handle(req, root).await
                 }
             })
             .await;
@@ -199,6 +209,22 @@ async fn shutdown_signal() {
         _ = int.recv() => {}
         _ = term.recv() => {}
     }
+}
+
+/// The server's counters as a JSON object.
+fn stats_response(h: &h2mux::ServerHandle) -> Response<Body> {
+    let s = h.stats();
+    let json = serde_json::json!({
+        "connections": s.connections,
+        "requests_in_flight": s.requests_in_flight,
+        "accepted": s.accepted,
+        "refused": s.refused,
+        "requests": s.requests,
+    });
+    let mut r = response(StatusCode::OK, Body::from(json.to_string().into_bytes()));
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().expect("static"));
+    r
 }
 
 fn response(status: StatusCode, body: Body) -> Response<Body> {

@@ -277,3 +277,32 @@ fn sigterm_drains_then_exits_zero() {
         .unwrap();
     assert!(err.contains("shutting down"), "{err}");
 }
+
+#[test]
+fn soak_runs_briefly_and_reports_memory_and_streams() {
+    // The soak benchmark itself runs for minutes (BENCHMARKS.md); here only 3 s, to keep it
+    // working: rows with the server's RSS and streams, and the plateau verdict.
+    let out = run(&[
+        "soak",
+        "--minutes",
+        "0.05",
+        "--interval",
+        "1",
+        "--small",
+        "8",
+    ]);
+    let e = stderr(&out);
+    assert!(out.status.success(), "{e}");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert!(rows.len() >= 2, "{table}");
+    assert!(
+        rows.iter().all(|r| r
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some_and(|rss| rss > 1.0)),
+        "{table}"
+    );
+    assert!(e.contains("server RSS by thirds"), "{e}");
+}

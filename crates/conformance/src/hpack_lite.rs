@@ -35,6 +35,14 @@ pub fn literal(dst: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     string(dst, value);
 }
 
+/// Appends "literal header field with incremental indexing — new name" (RFC 7541 §6.2.1):
+/// the field becomes the newest dynamic table entry (index 62) of the peer's decoder.
+pub fn literal_indexed(dst: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    dst.push(0x40);
+    string(dst, name);
+    string(dst, value);
+}
+
 /// Encodes a whole header list as literals without indexing.
 pub fn block(fields: &[(&str, &str)]) -> Vec<u8> {
     let mut out = Vec::new();

@@ -50,11 +50,15 @@ fn nghttpd_passes_every_case_but_its_known_deviations() {
     }
     let docroot = std::env::temp_dir().join(format!("h2mux-conformance-{}", std::process::id()));
     std::fs::create_dir_all(&docroot).unwrap();
+    // Bodies larger than the windows the flow-control cases set (1 and 100 octets for `/`,
+    // 65 535 for the connection window with `/bytes/262144`).
     std::fs::write(
         docroot.join("index.html"),
-        "a response body of more than one octet\n",
+        "a response body of more than one octet\n".repeat(8),
     )
     .unwrap();
+    std::fs::create_dir_all(docroot.join("bytes")).unwrap();
+    std::fs::write(docroot.join("bytes").join("262144"), vec![b'x'; 262_144]).unwrap();
     let port = free_port();
     let child = Command::new("nghttpd")
         .args(["--no-tls", "-d"])

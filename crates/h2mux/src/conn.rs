@@ -1036,6 +1036,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         true
     }
 
+    /// Whether the core ended with a GOAWAY carrying an error code (not a graceful end).
+    fn failed_with_error(&self) -> bool {
+        self.conn
+            .error()
+            .is_some_and(|e| e.code() != ErrorCode::NO_ERROR)
+    }
+
     /// Reads and discards until the peer closes or the linger time is up.
     fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Some(give_up) = self.give_up_at else {
@@ -1264,12 +1271,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                         let full = self.conn.send_capacity(id).is_some_and(|c| c == 0);
                         match self.slot_of(&stream) {
                             Some(slot) if full => {
-                                // An earlier writer still parked (several sends in flight, or
-                                // a cloned sender): its data is queued too, and the newest
-                                // writer now carries the back-pressure, so the earlier one is
-                                // released.
+                                // Parked until there is room: with several sends in flight (or
+                                // a cloned sender) the earlier parked ones stay unanswered too
+                                // (answering `seq` later answers them all). Releasing them now
+                                // would let a pipelining writer queue without bound.
                                 slot.parked = Some(seq);
-                                stream.answer(seq - 1, Ok(()));
                             }
                             _ => stream.answer(seq, Ok(())),
                         }
@@ -1347,7 +1353,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
             if d.phase == Phase::Closing && d.pending.is_empty() {
                 match Pin::new(&mut d.io).poll_shutdown(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(_) if d.read_open => {
+                    // Linger after a graceful end (the tail of a response must reach the peer),
+                    // not after a connection error of ours: a flooding peer would only keep
+                    // us reading its flood.
+                    Poll::Ready(_) if d.read_open && !d.failed_with_error() => {
                         d.fail_all(Error::ConnectionClosed);
                         d.rbuf.release();
                         d.phase = Phase::Lingering;

@@ -32,10 +32,10 @@ async fn pair(
 }
 
 #[tokio::test]
-async fn several_tickets_in_flight_on_a_full_stream_all_resolve_in_order() {
+async fn several_tickets_in_flight_on_a_full_stream_all_wait_for_room_then_resolve() {
     // The server grants a 64 KiB window and does not read; the client buffers 16 KiB at most
-    // before its stream reports "full". Two sends then both wait for room: the earlier one
-    // must be released (not dropped as if the connection had closed) when the later parks.
+    // before its stream reports "full". Two sends then both wait for room, and both resolve
+    // once the peer reads.
     let client = Config {
         send_buffer_per_stream: 16 << 10,
         ..Config::default()
@@ -60,19 +60,22 @@ async fn several_tickets_in_flight_on_a_full_stream_all_resolve_in_order() {
             .is_err(),
         "a send on a full stream waits (no stale Writable event releases it)"
     );
-    let t2 = tx.start_send_data(Bytes::from(vec![3u8; 32 << 10]), false);
-    let t1 = tokio::time::timeout(Duration::from_secs(5), t1)
-        .await
-        .expect("the earlier ticket is released when the later one parks");
-    assert_eq!(t1, Ok(()));
-    let mut t2 = Box::pin(t2);
+    // A second send while the first waits: both wait (the first must not be dropped as if
+    // the connection had closed, nor released early, which would let the queue grow).
+    let mut t2 = Box::pin(tx.start_send_data(Bytes::from(vec![3u8; 32 << 10]), false));
     assert!(
-        tokio::time::timeout(Duration::from_millis(100), &mut t2)
+        tokio::time::timeout(Duration::from_millis(100), &mut t1)
             .await
             .is_err(),
-        "the last ticket waits for the peer to read"
+        "the earlier ticket still waits for room"
     );
-    // Now the server reads everything; the last ticket resolves and all bytes arrive in order.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), &mut t2)
+            .await
+            .is_err(),
+        "the later ticket waits for the peer to read"
+    );
+    // Now the server reads everything; the tickets resolve and all bytes arrive in order.
     let end = tx.start_send_data(Bytes::new(), true);
     let mut peer = incoming.recv().await.unwrap();
     let mut got = Vec::new();
@@ -87,6 +90,10 @@ async fn several_tickets_in_flight_on_a_full_stream_all_resolve_in_order() {
             other => panic!("unexpected {other:?}"),
         }
     }
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), t1).await,
+        Ok(Ok(()))
+    );
     assert_eq!(
         tokio::time::timeout(Duration::from_secs(5), t2).await,
         Ok(Ok(()))

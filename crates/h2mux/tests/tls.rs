@@ -228,3 +228,64 @@ async fn mtls_optional_serves_both_and_tells_the_handler() {
         "client certs: 1"
     );
 }
+
+#[tokio::test]
+async fn a_tls_peer_that_stops_reading_is_closed_after_the_send_timeout() {
+    // Regression: closing a TLS connection writes close_notify; with a peer that does not
+    // read, that write never finished and the connection (and its place) was held forever.
+    use tokio::io::AsyncWriteExt;
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert: CertificateDer<'static> = ck.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
+    let server = Server::bind("127.0.0.1:0", Config::default())
+        .await
+        .unwrap()
+        .with_tls(tls::server_config(vec![cert.clone()], key).unwrap())
+        .with_limits(h2mux::ServerLimits {
+            send_timeout: Some(std::time::Duration::from_millis(500)),
+            ..h2mux::ServerLimits::default()
+        });
+    let addr = server.local_addr().unwrap().to_string();
+    let handle = server.handle();
+    tokio::spawn(
+        server
+            .serve(|_req: Request<Body>| async { Response::new(Body::from(vec![7u8; 32 << 20])) }),
+    );
+    let connector =
+        tokio_rustls::TlsConnector::from(tls::client_config_with_roots(&[cert]).unwrap());
+    let sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut stream = connector.connect(name, sock).await.unwrap();
+    // Preface, SETTINGS (huge stream window), connection window, SETTINGS ACK, GET /.
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend_from_slice(&[0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 4, 0x7f, 0xff, 0xff, 0xff]);
+    hello.extend_from_slice(&[0, 0, 4, 8, 0, 0, 0, 0, 0, 0x7f, 0xff, 0, 0]);
+    hello.extend_from_slice(&[0, 0, 0, 4, 1, 0, 0, 0, 0]);
+    let mut block = Vec::new();
+    for (n, v) in [
+        (&b":method"[..], &b"GET"[..]),
+        (b":scheme", b"https"),
+        (b":path", b"/"),
+        (b":authority", b"localhost"),
+    ] {
+        block.extend_from_slice(&[0, n.len() as u8]);
+        block.extend_from_slice(n);
+        block.push(v.len() as u8);
+        block.extend_from_slice(v);
+    }
+    hello.extend_from_slice(&(block.len() as u32).to_be_bytes()[1..]);
+    hello.extend_from_slice(&[1, 0x5, 0, 0, 0, 1]);
+    hello.extend_from_slice(&block);
+    stream.write_all(&hello).await.unwrap();
+    stream.flush().await.unwrap();
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while handle.stats().requests == 0 || handle.stats().connections > 0 {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "the connection that does not read was never closed: {:?}",
+            handle.stats()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(stream);
+}

@@ -11,8 +11,8 @@
 //!     and a quiet minute does not throw the pool away.
 //! * **interval** (time between creation rounds):
 //!   - more creations failed than succeeded: double it (back off), up to `max_interval`;
-//!   - else fill = idle streams at the end of the round ÷ capacity;
-//!     fill < 20 % (running low): halve it, down to `min_interval`;
+//!   - else fill = the fewest idle streams during the round (its low-water mark) ÷
+//!     capacity; fill < 20 % (running low): halve it, down to `min_interval`;
 //!     fill ≥ 80 % (full): double it, up to `max_interval`;
 //!   - otherwise unchanged.
 //!
@@ -53,7 +53,8 @@ impl Limits {
 pub struct Round {
     /// Streams the application took from the pool.
     pub taken: usize,
-    /// Idle pre-opened streams left at the end of the round.
+    /// The fewest idle pre-opened streams during the round (a pool that refills as soon as
+    /// it empties ran low even if it ends the round full).
     pub idle: usize,
     /// Stream creations that succeeded.
     pub created: usize,
@@ -78,6 +79,19 @@ impl Adjuster {
             capacity: limits.min_capacity,
             interval: limits.min_interval,
         }
+    }
+
+    /// The bounds in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// New bounds (normalized); the knobs keep their values, clamped into the new bounds.
+    pub fn set_limits(&mut self, limits: Limits) {
+        let l = limits.normalized();
+        self.limits = l;
+        self.capacity = self.capacity.clamp(l.min_capacity, l.max_capacity);
+        self.interval = self.interval.clamp(l.min_interval, l.max_interval);
     }
 
     /// Idle streams to keep now.
@@ -129,6 +143,18 @@ mod tests {
         }
     }
 
+    /// Rounds in which the application takes every stream and creation refills.
+    fn busy_rounds(a: &mut Adjuster, n: usize) {
+        for _ in 0..n {
+            a.end_round(Round {
+                taken: a.capacity(),
+                idle: 0,
+                created: a.capacity(),
+                failed: 0,
+            });
+        }
+    }
+
     #[test]
     fn heavy_use_grows_capacity_to_the_maximum_and_keeps_the_interval_short() {
         let mut a = Adjuster::new(limits());
@@ -151,14 +177,7 @@ mod tests {
     #[test]
     fn idleness_shrinks_capacity_to_the_minimum_and_lengthens_the_interval() {
         let mut a = Adjuster::new(limits());
-        for _ in 0..10 {
-            a.end_round(Round {
-                taken: a.capacity(),
-                idle: 0,
-                created: a.capacity(),
-                failed: 0,
-            });
-        }
+        busy_rounds(&mut a, 10);
         let mut intervals = Vec::new();
         for _ in 0..30 {
             a.end_round(Round {
@@ -236,6 +255,27 @@ mod tests {
                     && a.interval() <= Duration::from_secs(5)
             );
         }
+    }
+
+    #[test]
+    fn new_limits_clamp_the_knobs_and_keep_them_otherwise() {
+        let mut a = Adjuster::new(limits());
+        busy_rounds(&mut a, 10);
+        assert_eq!(a.capacity(), 20);
+        a.set_limits(Limits {
+            max_capacity: 8,
+            ..limits()
+        });
+        assert_eq!(a.capacity(), 8);
+        a.set_limits(Limits {
+            min_capacity: 30,
+            max_capacity: 40,
+            min_interval: Duration::from_secs(1),
+            max_interval: Duration::from_secs(2),
+        });
+        assert_eq!(a.capacity(), 30);
+        assert_eq!(a.interval(), Duration::from_secs(1));
+        assert_eq!(a.limits().max_capacity, 40);
     }
 
     #[test]

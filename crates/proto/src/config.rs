@@ -19,9 +19,9 @@
 
 use std::time::Duration;
 
-/// A send window (of a stream or the connection) below this many octets while more data
-/// waits counts as a "small window" for [`Config::max_small_window_updates`]: frames that
-/// small cost more in per-frame work than they carry.
+/// A window increment (and, on the connection, a window) below this many octets counts as
+/// "small" for [`Config::max_small_window_updates`]: frames that small cost more in
+/// per-frame work than they carry.
 pub const SMALL_WINDOW: i64 = 1024;
 
 /// Tunables of one connection. `Config::default()` is the recommended starting point.
@@ -119,9 +119,10 @@ pub struct Config {
     /// priority tree, so each costs only its parsing, but an endless stream of them is
     /// work for nothing). Default 1000. Error: [`crate::ConnectionError::TooManyPriorityFrames`].
     pub max_priority_frames: u32,
-    /// Most WINDOW_UPDATE frames per [`Config::reset_window`] that leave a window holding
-    /// back queued data under [`crate::config::SMALL_WINDOW`] octets — each lets only a tiny
-    /// DATA frame out (CVE-2019-9511 "data dribble"). Default 1000.
+    /// Most "small" WINDOW_UPDATE frames per [`Config::reset_window`]: on a stream we are
+    /// still sending on, an increment under [`crate::config::SMALL_WINDOW`] octets; on the
+    /// connection, one that leaves its window under that while data waits — each lets only
+    /// a tiny DATA frame out (CVE-2019-9511 "data dribble"). Default 1000.
     /// Error: [`crate::ConnectionError::TooManySmallWindowUpdates`].
     pub max_small_window_updates: u32,
     /// Most peer-opened streams whose opening [`crate::Event::Headers`] the application has

@@ -1313,7 +1313,10 @@ impl Connection {
                 .on_update(w.increment)
                 .map_err(|_| ConnectionError::ConnectionWindowOverflow)?;
             // Data waits on the connection window and this update lets only a sliver out.
-            if i64::from(self.conn_send.available()) < SMALL_WINDOW && !self.ready.is_empty() {
+            if i64::from(w.increment) < SMALL_WINDOW
+                && i64::from(self.conn_send.available()) < SMALL_WINDOW
+                && !self.ready.is_empty()
+            {
                 self.count_small_window_update(now)?;
             }
             return Ok(());
@@ -1334,9 +1337,10 @@ impl Connection {
         if s.send.on_update(w.increment).is_err() {
             return self.stream_error(id, StreamError::WindowOverflow, now);
         }
-        // Data dribble: more is queued than the reopened window lets out, and that is tiny.
-        let window = i64::from(s.send.available());
-        let dribble = window < SMALL_WINDOW && s.queued as i64 > window;
+        // Data dribble: a tiny increment on a stream we are still sending on (whether its
+        // data is queued yet or not — under a flood the handler may lag behind).
+        let dribble = i64::from(w.increment) < SMALL_WINDOW
+            && matches!(s.state, State::Open | State::HalfClosedRemote);
         self.schedule(id);
         if dribble {
             self.count_small_window_update(now)?;

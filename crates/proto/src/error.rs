@@ -144,9 +144,9 @@ pub enum ConnectionError {
         limit: u32,
     },
     /// Limit `max_small_window_updates`: the peer opens its windows a few octets at a time
-    /// while we have data waiting (data dribble, CVE-2019-9511, RFC 9113 §10.5)
+    /// while we are sending (data dribble, CVE-2019-9511, RFC 9113 §10.5)
     /// (ENHANCE_YOUR_CALM).
-    #[error("RFC 9113 §10.5: more than {limit} WINDOW_UPDATEs per window leaving under 1024 octets of window for queued data (data dribble)")]
+    #[error("RFC 9113 §10.5: more than {limit} WINDOW_UPDATEs of under 1024 octets per window on streams being sent (data dribble)")]
     TooManySmallWindowUpdates {
         /// The limit.
         limit: u32,

@@ -12,7 +12,8 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum HeaderError {
     /// §8.2.1: "A field name MUST NOT contain characters in the ranges 0x00-0x20, 0x41-0x5a,
-    /// or 0x7f-0xff" (uppercase included), and must not be empty.
+    /// or 0x7f-0xff" (uppercase included), nor a colon outside pseudo-headers, and must not
+    /// be empty.
     #[error("RFC 9113 §8.2.1: invalid character in field name or empty name")]
     InvalidName,
     /// §8.2.1: "A field value MUST NOT contain the zero value (0x00), line feed (0x0a), or
@@ -74,11 +75,13 @@ pub(crate) struct ResponseInfo {
     pub content_length: Option<u64>,
 }
 
+/// A regular field name (§8.2.1): not empty, none of 0x00-0x20, 0x41-0x5a, 0x7f-0xff, and
+/// no colon ("field names MUST NOT include a colon" outside pseudo-headers).
 fn valid_name(name: &[u8]) -> bool {
     !name.is_empty()
         && name
             .iter()
-            .all(|&b| !matches!(b, 0..=0x20 | b'A'..=b'Z' | 0x7f..=0xff))
+            .all(|&b| !matches!(b, 0..=0x20 | b':' | b'A'..=b'Z' | 0x7f..=0xff))
 }
 
 fn valid_value(v: &[u8]) -> bool {
@@ -288,6 +291,10 @@ mod tests {
         assert_eq!(validate_request(&r), Err(HeaderError::InvalidPseudo));
         let mut r = get();
         r.push(h("Host", "x"));
+        assert_eq!(validate_request(&r), Err(HeaderError::InvalidName));
+        // §8.2.1: "field names MUST NOT include a colon" (found by the conformance suite).
+        let mut r = get();
+        r.push(h("x:colon", "1"));
         assert_eq!(validate_request(&r), Err(HeaderError::InvalidName));
         let mut r = get();
         r.push(h("connection", "close"));

@@ -306,6 +306,25 @@ fn data_dribble_is_cut_off() {
 }
 
 #[test]
+fn dribble_counts_before_the_response_is_queued() {
+    // Under a flood the application may not have queued its response yet: the tiny
+    // increments on the open stream count all the same.
+    use h2mux_wire::frame::Setting;
+    let mut r = Raw::server(Config::default());
+    r.feed_frames(&[settings(vec![Setting::InitialWindowSize(1)])])
+        .unwrap();
+    let b = r.headers(1, &get("/"), true);
+    r.feed(b).unwrap();
+    r.events();
+    r.conn.send_headers(sid(1), status("200"), false).unwrap();
+    let flood: Vec<Frame> = (0..1001).map(|_| window_update(1, 1)).collect();
+    assert_eq!(
+        r.feed_frames(&flood),
+        Err(ConnectionError::TooManySmallWindowUpdates { limit: 1000 })
+    );
+}
+
+#[test]
 fn ordinary_window_updates_are_not_dribble() {
     // The same 1 MiB through a 16 KiB window reopened in 16 KiB steps, and many small
     // updates once nothing is queued any more: never a small-window update.
@@ -318,5 +337,20 @@ fn ordinary_window_updates_are_not_dribble() {
     let mut r = server_with_queued_response(65_535, 10);
     for _ in 0..5000 {
         r.feed_frames(&[window_update(0, 1)]).unwrap();
+    }
+    // A client acknowledging every small response frame by frame, on streams that are done.
+    let mut r = Raw::server(Config::default());
+    for i in 0..2000u32 {
+        let id = 1 + 2 * i;
+        let b = r.headers(id, &get("/"), true);
+        r.feed(b).unwrap();
+        r.events();
+        r.conn.send_headers(sid(id), status("200"), false).unwrap();
+        r.conn
+            .send_data(sid(id), bytes::Bytes::from_static(b"small"), true)
+            .unwrap();
+        r.written();
+        r.feed_frames(&[window_update(id, 5), window_update(0, 5)])
+            .unwrap();
     }
 }

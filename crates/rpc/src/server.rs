@@ -429,16 +429,13 @@ impl RpcServer {
                 status,
                 encoding,
             } => {
-                let head = response_fields(&initial, encoding);
-                match tx.send_headers(head, false).await {
-                    Ok(()) if !body.is_empty() => {
-                        let data = tx.start_send_data(body, false);
-                        let trailers = tx.send_trailers(status_fields(&status)).await;
-                        data.await.and(trailers)
-                    }
-                    Ok(()) => tx.send_trailers(status_fields(&status)).await,
-                    Err(e) => Err(e),
-                }
+                send_complete(
+                    &tx,
+                    response_fields(&initial, encoding),
+                    body,
+                    status_fields(&status),
+                )
+                .await
             }
             Reply::Streaming { initial, rest } => {
                 match tx
@@ -729,6 +726,53 @@ impl Streaming {
             .unwrap_or_else(|| Status::new(Code::INTERNAL, "the handler ended without a status"));
         sink.finish(&status).await;
     }
+}
+
+/// Writes a complete reply — HEADERS, DATA (unless empty), trailers — queueing all three
+/// with the connection before waiting for any, so that they leave in one write.
+async fn send_complete(
+    tx: &StreamSender,
+    head: Vec<HeaderField>,
+    body: Bytes,
+    trailers: Vec<HeaderField>,
+) -> Result<(), h2mux::Error> {
+    let with_data = !body.is_empty();
+    let mut head = std::pin::pin!(tx.send_headers(head, false));
+    let mut data = std::pin::pin!(async {
+        if with_data {
+            tx.send_data(body, false).await
+        } else {
+            Ok(())
+        }
+    });
+    let mut trailers = std::pin::pin!(tx.send_trailers(trailers));
+    let (mut h, mut d, mut t) = (None, None, None);
+    // Polled in this order every time: the first pass queues the three commands in order.
+    std::future::poll_fn(|cx| {
+        if h.is_none() {
+            if let Poll::Ready(r) = head.as_mut().poll(cx) {
+                h = Some(r);
+            }
+        }
+        if d.is_none() {
+            if let Poll::Ready(r) = data.as_mut().poll(cx) {
+                d = Some(r);
+            }
+        }
+        if t.is_none() {
+            if let Poll::Ready(r) = trailers.as_mut().poll(cx) {
+                t = Some(r);
+            }
+        }
+        match (h.take(), d.take(), t.take()) {
+            (Some(a), Some(b), Some(c)) => Poll::Ready(a.and(b).and(c)),
+            (a, b, c) => {
+                (h, d, t) = (a, b, c);
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }
 
 /// The response head as header fields (the direct path): `:status` 200, content-type,

@@ -5,6 +5,7 @@ pub mod h2mux;
 pub mod h2mux_rpc;
 pub mod hyper_peers;
 pub mod mem;
+pub mod pool;
 pub mod raw_tcp;
 pub mod raw_tls;
 pub mod tonic_rpc;
@@ -19,13 +20,21 @@ pub fn run(w: Workload, c: Contender, cfg: &Config) -> io::Result<Outcome> {
     use Contender::*;
     use Workload::*;
     match (w, c) {
-        // RPC rows: tonic and h2mux's RPC layer; pool rows come with the pool.
+        // RPC rows: tonic and h2mux's RPC layer.
         (RpcPerWorker | RpcShared1 | RpcShared2 | RpcShared4, Tonic) => tonic_rpc::run(w, cfg),
         (RpcPerWorker | RpcShared1 | RpcShared2 | RpcShared4, H2mux) => h2mux_rpc::run(w, cfg),
         (RpcPerWorker | RpcShared1 | RpcShared2 | RpcShared4, _) => {
             Ok(Outcome::NotApplicable("RPC rows compare tonic and h2mux"))
         }
-        (PoolGet | PoolBulk, _) => Ok(Outcome::NotBuilt),
+        // Pool rows: h2mux's pool; beside it the sockets doing the same downloads.
+        (PoolGet | PoolBulk | PoolBulk100, H2mux) => pool::run(w, cfg),
+        (PoolBulk, RawTcp) => raw_tcp::run(Bulk1, cfg),
+        (PoolBulk, RawTls) => raw_tls::run(Bulk1, cfg),
+        (PoolBulk100, RawTcp) => raw_tcp::run(Bulk100, cfg),
+        (PoolBulk100, RawTls) => raw_tls::run(Bulk100, cfg),
+        (PoolGet | PoolBulk | PoolBulk100, _) => {
+            Ok(Outcome::NotApplicable("the stream pool is h2mux's"))
+        }
         (MemConn | MemStream, H2mux | H2Default | H2Tuned) if cfg.tls => {
             Ok(Outcome::NotApplicable("memory rows are cleartext"))
         }
@@ -250,4 +259,18 @@ pub fn spread_note(times_us: &[f64]) -> String {
         times_us.len(),
         max / mean.max(1e-9)
     )
+}
+
+/// Waits for every bulk download of a row: total bytes and each one's completion time (µs).
+pub async fn join_bulk(
+    mut set: tokio::task::JoinSet<io::Result<(u64, f64)>>,
+) -> io::Result<(u64, Vec<f64>)> {
+    let mut total = 0;
+    let mut times = Vec::new();
+    while let Some(r) = set.join_next().await {
+        let (got, us) = r.map_err(io::Error::other)??;
+        total += got;
+        times.push(us);
+    }
+    Ok((total, times))
 }

@@ -143,6 +143,59 @@ pub fn preface_and_framing() -> Vec<Case> {
                 expect_connection_error(c, ErrorCode::PROTOCOL_ERROR)
             },
         ),
+        case(
+            "4.2/goaway-too-short",
+            "RFC 9113 §4.2",
+            "An endpoint MUST send an error code of FRAME_SIZE_ERROR if a frame ... is too small to contain mandatory frame data. A frame size error in a frame that could alter the state of the entire connection MUST be treated as a connection error; this includes ... any frame with a stream identifier of 0.",
+            |c| {
+                // GOAWAY needs 8 octets (last stream id and error code); 4 are sent.
+                c.send(kind::GOAWAY, 0, 0, &[0, 0, 0, 0]);
+                expect_connection_error(c, ErrorCode::FRAME_SIZE_ERROR)
+            },
+        ),
+        case(
+            "4.2/headers-with-priority-too-short",
+            "RFC 9113 §4.2",
+            "An endpoint MUST send an error code of FRAME_SIZE_ERROR if a frame ... is too small to contain mandatory frame data. A frame size error in a frame that could alter the state of the entire connection MUST be treated as a connection error; this includes any frame carrying a field block (HEADERS, PUSH_PROMISE, and CONTINUATION).",
+            |c| {
+                // The PRIORITY flag announces 5 octets of priority fields; 3 are sent.
+                c.send(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM | flag::PRIORITY, 1, &[0, 0, 0]);
+                expect_connection_error(c, ErrorCode::FRAME_SIZE_ERROR)
+            },
+        ),
+        case(
+            "4.2/padded-data-without-pad-length",
+            "RFC 9113 §4.2",
+            "An endpoint MUST send an error code of FRAME_SIZE_ERROR if a frame ... is too small to contain mandatory frame data. (A PADDED DATA frame of length 0 has no room for its Pad Length field; a server that reads it as padding as long as the payload answers PROTOCOL_ERROR per §6.1, which is accepted too.)",
+            |c| {
+                c.open_stream(1, false);
+                c.send(kind::DATA, flag::PADDED, 1, &[]);
+                expect_stream_error(c, 1, &[ErrorCode::FRAME_SIZE_ERROR, ErrorCode::PROTOCOL_ERROR])
+            },
+        ),
+        case(
+            "4.3/field-block-after-reset-still-decoded",
+            "RFC 9113 §4.3",
+            "A receiver MUST terminate the connection with a connection error of type COMPRESSION_ERROR if it does not decompress a field block. (Header compression is stateful: a field block the receiver ignores — on a stream it has reset, whose later frames it MUST ignore, §5.1 — still changes the dynamic table, and a later request that refers to the entry it added must be understood.)",
+            |c| {
+                // A malformed request the server resets (uppercase field name), left open.
+                let block = c.request_block("POST", &[("X-Upper", "1")]);
+                c.send(kind::HEADERS, flag::END_HEADERS, 1, &block);
+                let reset = expect_stream_error(c, 1, &[ErrorCode::PROTOCOL_ERROR]);
+                if reset != Outcome::Pass {
+                    return Outcome::NotApplicable(format!("the malformed request was not reset: {reset:?}"));
+                }
+                // Trailers on the reset stream that add "x-kept: 1" to the dynamic table.
+                let mut trailers = Vec::new();
+                crate::hpack_lite::literal_indexed(&mut trailers, b"x-kept", b"1");
+                c.send(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 1, &trailers);
+                // A new request referring to that entry (index 62).
+                let mut block = c.request_block("GET", &[]);
+                block.push(0xbe);
+                c.send(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 3, &block);
+                expect_response(c, 3)
+            },
+        ),
     ]
 }
 
@@ -168,6 +221,52 @@ fn expect_ping_ack(c: &mut Conn, payload: [u8; 8]) -> Outcome {
                 return Outcome::Fail("expected a PING ACK, the connection was closed".into())
             }
             Observed::Timeout => return Outcome::Fail("expected a PING ACK, nothing came".into()),
+        }
+    }
+}
+
+/// A path whose response is larger than the initial windows: `h2mux serve` streams
+/// `/bytes/N`; against other servers the case may be not applicable (a small 404).
+const LARGE_BODY_PATH: &str = "/bytes/262144";
+
+/// Reads DATA on stream 1 until the server stops sending (a timeout): it must have sent
+/// exactly `window` octets — no more (the rule), and no less unless the body ended
+/// (then the case cannot tell: not applicable).
+fn expect_data_within_window(c: &mut Conn, window: usize) -> Outcome {
+    let mut received = 0usize;
+    let quiet = std::time::Duration::from_millis(500).min(c.timeout);
+    loop {
+        let deadline = std::time::Instant::now() + quiet;
+        match c.read_frame_until(deadline) {
+            Observed::Frame(f) if f.kind == kind::DATA && f.stream == 1 => {
+                received += f.payload.len();
+                if received > window {
+                    return Outcome::Fail(format!(
+                        "received {received} octets of DATA with {window} octets of window"
+                    ));
+                }
+                if f.flags & flag::END_STREAM != 0 {
+                    return Outcome::NotApplicable(format!(
+                        "the response body ended after {received} octets, within the window"
+                    ));
+                }
+            }
+            Observed::Frame(f)
+                if f.kind == kind::HEADERS && f.stream == 1 && f.flags & flag::END_STREAM != 0 =>
+            {
+                return Outcome::NotApplicable("the response had no body".into())
+            }
+            Observed::Frame(f) if f.kind == kind::GOAWAY || f.kind == kind::RST_STREAM => {
+                return Outcome::Fail(format!("unexpected {}", f.describe()))
+            }
+            Observed::Frame(_) => {}
+            Observed::Closed => return Outcome::Fail("the connection was closed".into()),
+            Observed::Timeout if received == window => return Outcome::Pass,
+            Observed::Timeout => {
+                return Outcome::Fail(format!(
+                    "only {received} octets of DATA arrived with {window} octets of window"
+                ))
+            }
         }
     }
 }
@@ -590,6 +689,61 @@ pub fn frame_definitions() -> Vec<Case> {
                 expect_connection_error(c, ErrorCode::PROTOCOL_ERROR)
             },
         ),
+        case(
+            "6.1/data-on-closed-stream",
+            "RFC 9113 §6.1",
+            "If a DATA frame is received whose stream is not in the \"open\" or \"half-closed (local)\" state, the recipient MUST respond with a stream error of type STREAM_CLOSED.",
+            |c| {
+                c.open_stream(1, true);
+                if let Err(o) = super::read_response_to_end(c, 1) {
+                    return o;
+                }
+                c.send(kind::DATA, 0, 1, b"after the exchange");
+                expect_stream_error(c, 1, &[ErrorCode::STREAM_CLOSED])
+            },
+        ),
+        Case {
+            id: "6.9.1/sender-respects-connection-window",
+            rfc: "RFC 9113 §6.9.1",
+            must: "The sender MUST NOT send a flow-controlled frame with a length that exceeds the space available in either of the flow-control windows advertised by the receiver.",
+            // A huge stream window, the connection window left at its initial 65 535.
+            setup: Setup::HandshakeWith(&[(setting::INITIAL_WINDOW_SIZE, MAX_WINDOW)]),
+            run: |c| {
+                let block = crate::hpack_lite::block(&[
+                    (":method", "GET"),
+                    (":scheme", "http"),
+                    (":path", LARGE_BODY_PATH),
+                    (":authority", &c.authority.clone()),
+                ]);
+                c.send(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 1, &block);
+                expect_data_within_window(c, 65_535)
+            },
+        },
+        Case {
+            id: "6.9.2/negative-window-respected",
+            rfc: "RFC 9113 §6.9.2",
+            must: "A change to SETTINGS_INITIAL_WINDOW_SIZE can cause the available space in a flow-control window to become negative. A sender MUST track the negative flow-control window and MUST NOT send new flow-controlled frames until it receives WINDOW_UPDATE frames that cause the flow-control window to become positive.",
+            setup: Setup::HandshakeWith(&[(setting::INITIAL_WINDOW_SIZE, 100)]),
+            run: |c| {
+                c.open_stream(1, true);
+                // Take the first 100 octets: the stream window is 0.
+                match expect_data_within_window(c, 100) {
+                    Outcome::Pass => {}
+                    other => return other,
+                }
+                // 0 - 100 = -100, then +60: still -40, nothing may be sent.
+                let mut b = frame(kind::SETTINGS, 0, 0, &settings_payload(&[(setting::INITIAL_WINDOW_SIZE, 0)]));
+                b.extend(frame(kind::WINDOW_UPDATE, 0, 1, &60u32.to_be_bytes()));
+                c.send_bytes(&b);
+                match expect_data_within_window(c, 0) {
+                    Outcome::Pass => {}
+                    other => return other,
+                }
+                // +70: the window is 30.
+                c.send(kind::WINDOW_UPDATE, 0, 1, &70u32.to_be_bytes());
+                expect_data_within_window(c, 30)
+            },
+        },
     ]
 }
 

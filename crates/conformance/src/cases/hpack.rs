@@ -1,5 +1,5 @@
-//! RFC 7541 §2.3.3, §4.2, §5.2, §6.1, §6.3 — decoding errors a server MUST detect. Each is a
-//! connection error of type COMPRESSION_ERROR (RFC 9113 §4.3).
+//! RFC 7541 §2.3.3, §4.2, §4.4, §5.1, §5.2, §6.1, §6.3 — decoding errors a server MUST detect.
+//! Each is a connection error of type COMPRESSION_ERROR (RFC 9113 §4.3).
 
 use h2mux_wire::ErrorCode;
 
@@ -80,6 +80,57 @@ pub fn cases() -> Vec<Case> {
             "Integer encodings that exceed implementation limits — in value or octet length — MUST be treated as decoding errors.",
             // A string length with ten continuation octets.
             |c| block_with(c, &[0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], &[]),
+        ),
+        case(
+            "hpack-2.3.3/index-beyond-dynamic-table",
+            "RFC 7541 §2.3.3",
+            "Indices strictly greater than the sum of the lengths of both tables MUST be treated as a decoding error.",
+            |c| {
+                // One entry in the dynamic table (index 62), then a reference to index 63.
+                let mut first = c.request_block("GET", &[]);
+                hpack_lite::literal_indexed(&mut first, b"x-one", b"1");
+                c.send(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 1, &first);
+                let answered = super::expect_response(c, 1);
+                if answered != Outcome::Pass {
+                    return answered;
+                }
+                let mut block = c.request_block("GET", &[]);
+                block.push(0xbf);
+                c.send(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 3, &block);
+                expect_connection_error(c, ErrorCode::COMPRESSION_ERROR)
+            },
+        ),
+        case(
+            "hpack-4.4/oversized-entry-empties-table",
+            "RFC 7541 §4.4",
+            "An attempt to add an entry larger than the maximum size causes the table to be emptied of all existing entries and results in an empty table (not an error). Indices strictly greater than the sum of the lengths of both tables MUST be treated as a decoding error (§2.3.3): afterwards index 62 is one.",
+            |c| {
+                // "x-small: 1" is entry 62; then a 5 000-octet entry (> 4 096) empties the table.
+                let mut first = c.request_block("GET", &[]);
+                hpack_lite::literal_indexed(&mut first, b"x-small", b"1");
+                hpack_lite::literal_indexed(&mut first, b"x-big", &[b'b'; 5000]);
+                c.send(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 1, &first);
+                let answered = super::expect_response(c, 1);
+                if answered != Outcome::Pass {
+                    return answered;
+                }
+                let mut block = c.request_block("GET", &[]);
+                block.push(0xbe);
+                c.send(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 3, &block);
+                expect_connection_error(c, ErrorCode::COMPRESSION_ERROR)
+            },
+        ),
+        case(
+            "hpack-5.2/string-beyond-block",
+            "RFC 9113 §4.3",
+            "A decoding error in a field block MUST be treated as a connection error of type COMPRESSION_ERROR. (RFC 7541 §5.2: a string literal announcing 10 octets where the block has 3 left cannot be decoded.)",
+            |c| block_with(c, &[], &[0x00, 0x0a, b'a', b'b', b'c']),
+        ),
+        case(
+            "hpack-5.1/integer-beyond-block",
+            "RFC 9113 §4.3",
+            "A decoding error in a field block MUST be treated as a connection error of type COMPRESSION_ERROR. (RFC 7541 §5.1: an integer whose continuation bit is set on the block's last octet cannot be decoded.)",
+            |c| block_with(c, &[], &[0x00, 0x7f, 0x80]),
         ),
     ]
 }

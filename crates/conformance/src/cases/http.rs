@@ -166,5 +166,65 @@ pub fn cases() -> Vec<Case> {
             "This pseudo-header field MUST NOT be empty for \"http\" or \"https\" URIs; \"http\" or \"https\" URIs that do not contain a path component MUST include a value of '/'.",
             |c| malformed(c, &[(":method", "GET"), (":scheme", "http"), (":path", ""), (":authority", AUTHORITY)]),
         ),
+        case(
+            "8.2.1/field-value-with-nul",
+            "RFC 9113 §8.2.1",
+            "A field value MUST NOT contain the zero value (ASCII NUL, 0x00), line feed (ASCII LF, 0x0a), or carriage return (ASCII CR, 0x0d) at any position. A request or response that contains a field that violates any of these conditions MUST be treated as malformed.",
+            |c| malformed(c, &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", AUTHORITY), ("x-nul", "a\0b")]),
+        ),
+        case(
+            "8.2.1/field-value-with-cr",
+            "RFC 9113 §8.2.1",
+            "A field value MUST NOT contain the zero value (ASCII NUL, 0x00), line feed (ASCII LF, 0x0a), or carriage return (ASCII CR, 0x0d) at any position. A request or response that contains a field that violates any of these conditions MUST be treated as malformed.",
+            |c| malformed(c, &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", AUTHORITY), ("x-cr", "a\rb")]),
+        ),
+        case(
+            "8.2.1/field-value-leading-whitespace",
+            "RFC 9113 §8.2.1",
+            "A field value MUST NOT start or end with an ASCII whitespace character (ASCII SP or HTAB, 0x20 or 0x09). A request or response that contains a field that violates any of these conditions MUST be treated as malformed.",
+            |c| malformed(c, &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", AUTHORITY), ("x-lead", " value")]),
+        ),
+        case(
+            "8.2.1/field-value-trailing-whitespace",
+            "RFC 9113 §8.2.1",
+            "A field value MUST NOT start or end with an ASCII whitespace character (ASCII SP or HTAB, 0x20 or 0x09). A request or response that contains a field that violates any of these conditions MUST be treated as malformed.",
+            |c| malformed(c, &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", AUTHORITY), ("x-trail", "value\t")]),
+        ),
+        case(
+            "8.2.1/field-name-with-colon",
+            "RFC 9113 §8.2.1",
+            "With the exception of pseudo-header fields, which have a name that starts with a single colon, field names MUST NOT include a colon (ASCII COLON, 0x3a). A request or response that contains a field that violates any of these conditions MUST be treated as malformed.",
+            |c| malformed(c, &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", AUTHORITY), ("x:colon", "1")]),
+        ),
+        case(
+            "8.2.1/field-name-non-ascii",
+            "RFC 9113 §8.2.1",
+            "A field name MUST NOT contain characters in the ranges 0x00-0x20, 0x41-0x5a, or 0x7f-0xff (all ranges inclusive). A request or response that contains a field that violates any of these conditions MUST be treated as malformed.",
+            |c| malformed(c, &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", AUTHORITY), ("x-\u{e9}", "1")]),
+        ),
+        case(
+            "8.2.2/proxy-connection",
+            "RFC 9113 §8.2.2",
+            "An endpoint MUST NOT generate an HTTP/2 message containing connection-specific header fields (Connection, Proxy-Connection, Keep-Alive, Transfer-Encoding, Upgrade). Any message containing connection-specific header fields MUST be treated as malformed.",
+            |c| malformed(c, &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", AUTHORITY), ("proxy-connection", "keep-alive")]),
+        ),
+        case(
+            "8.3/duplicate-method",
+            "RFC 9113 §8.3",
+            "The same pseudo-header field name MUST NOT appear more than once in a field block. A field block for an HTTP request or response that contains a repeated pseudo-header field name MUST be treated as malformed.",
+            |c| malformed(c, &[(":method", "GET"), (":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", AUTHORITY)]),
+        ),
+        case(
+            "8.3/duplicate-scheme",
+            "RFC 9113 §8.3",
+            "The same pseudo-header field name MUST NOT appear more than once in a field block. A field block for an HTTP request or response that contains a repeated pseudo-header field name MUST be treated as malformed.",
+            |c| malformed(c, &[(":method", "GET"), (":scheme", "http"), (":scheme", "http"), (":path", "/"), (":authority", AUTHORITY)]),
+        ),
+        case(
+            "8.3/duplicate-authority",
+            "RFC 9113 §8.3",
+            "The same pseudo-header field name MUST NOT appear more than once in a field block. A field block for an HTTP request or response that contains a repeated pseudo-header field name MUST be treated as malformed.",
+            |c| malformed(c, &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", AUTHORITY), (":authority", AUTHORITY)]),
+        ),
     ]
 }

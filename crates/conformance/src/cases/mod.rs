@@ -204,3 +204,32 @@ pub fn expect_response(conn: &mut Conn, stream: u32) -> Outcome {
         }
     }
 }
+
+/// Reads the response on `stream` up to its END_STREAM (giving DATA back to the windows);
+/// `Err` with the outcome when it does not complete.
+pub fn read_response_to_end(c: &mut Conn, stream: u32) -> Result<(), Outcome> {
+    loop {
+        match c.read_frame() {
+            Observed::Frame(f) if f.stream == stream && f.flags & flag::END_STREAM != 0 => {
+                return Ok(())
+            }
+            Observed::Frame(f) if f.kind == kind::DATA && f.stream == stream => {
+                let n = (f.payload.len() as u32).to_be_bytes();
+                let mut b = crate::conn::frame(kind::WINDOW_UPDATE, 0, 0, &n);
+                b.extend(crate::conn::frame(kind::WINDOW_UPDATE, 0, stream, &n));
+                c.send_bytes(&b);
+            }
+            Observed::Frame(f)
+                if f.kind == kind::GOAWAY || (f.kind == kind::RST_STREAM && f.stream == stream) =>
+            {
+                return Err(Outcome::Fail(format!(
+                    "the request failed: {}",
+                    f.describe()
+                )))
+            }
+            Observed::Frame(_) => {}
+            Observed::Closed => return Err(Outcome::Fail("the connection was closed".into())),
+            Observed::Timeout => return Err(Outcome::Fail("the response did not end".into())),
+        }
+    }
+}

@@ -1,9 +1,10 @@
-//! RFC 9113 §5.1 (stream states), §5.1.1 (identifiers), §5.1.2 (concurrency), §5.3 (priority).
+//! RFC 9113 §5.1 (stream states), §5.1.1 (identifiers), §5.1.2 (concurrency), §5.3 (priority),
+//! §5.4.1 (closing after a connection error), §7 (unknown error codes).
 
 use h2mux_wire::ErrorCode;
 
-use super::{case, expect_connection_error, expect_stream_error, Case, Outcome};
-use crate::conn::{flag, kind};
+use super::{case, expect_alive, expect_connection_error, expect_stream_error, Case, Outcome};
+use crate::conn::{flag, kind, Observed};
 
 /// Streams initiated by this many HEADERS at most, whatever the peer's limit.
 const MAX_STREAMS_TRIED: u32 = 1000;
@@ -127,6 +128,50 @@ pub fn cases() -> Vec<Case> {
                 c.open_stream(1, false);
                 c.send(kind::PRIORITY, 0, 1, &[0, 0, 0, 1, 16]);
                 expect_stream_error(c, 1, &[ErrorCode::PROTOCOL_ERROR])
+            },
+        ),
+        case(
+            "5.1/headers-on-closed-stream",
+            "RFC 9113 §5.1",
+            "closed: ... an endpoint that receives any frames after receiving a frame with the END_STREAM flag set MUST treat that as a connection error of type STREAM_CLOSED, unless the frame is permitted as described below (WINDOW_UPDATE, RST_STREAM, PRIORITY).",
+            |c| {
+                c.open_stream(1, true);
+                if let Err(o) = super::read_response_to_end(c, 1) {
+                    return o;
+                }
+                let block = crate::hpack_lite::block(&[("x-trailer", "after the exchange")]);
+                c.send(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 1, &block);
+                expect_connection_error(c, ErrorCode::STREAM_CLOSED)
+            },
+        ),
+        case(
+            "5.4.1/connection-closed-after-goaway",
+            "RFC 9113 §5.4.1",
+            "After sending the GOAWAY frame for an error condition, the endpoint MUST close the TCP connection.",
+            |c| {
+                c.send(kind::PING, 0, 1, b"stream 1");
+                let mut goaway = false;
+                loop {
+                    match c.read_frame() {
+                        Observed::Frame(f) if f.kind == kind::GOAWAY => goaway = true,
+                        Observed::Frame(_) => {}
+                        Observed::Closed => return Outcome::Pass,
+                        Observed::Timeout if goaway => {
+                            return Outcome::Fail("GOAWAY sent but the TCP connection stayed open".into())
+                        }
+                        Observed::Timeout => return Outcome::Fail("no connection error for a PING on a stream".into()),
+                    }
+                }
+            },
+        ),
+        case(
+            "7/unknown-error-code-ignored",
+            "RFC 9113 §7",
+            "Unknown or unsupported error codes MUST NOT trigger any special behavior. These MAY be treated by an implementation as being equivalent to INTERNAL_ERROR.",
+            |c| {
+                c.open_stream(1, false);
+                c.send(kind::RST_STREAM, 0, 1, &0x00de_ad42u32.to_be_bytes());
+                expect_alive(c)
             },
         ),
     ]
