@@ -398,7 +398,12 @@ fn run_split(
     std::io::BufReader::new(stdout).read_line(&mut line)?;
     let addr = line.trim().strip_prefix("listening ").map(str::parse);
     let result = match addr {
-        Some(Ok(addr)) => contenders::run_client_half(w, c, cfg, addr),
+        Some(Ok(addr)) => {
+            contenders::mem::set_server_pid(Some(child.id()));
+            let r = contenders::run_client_half(w, c, cfg, addr);
+            contenders::mem::set_server_pid(None);
+            r
+        }
         Some(Err(e)) => Err(std::io::Error::other(format!(
             "split server said {line:?}: {e}"
         ))),

@@ -198,11 +198,16 @@ fn run_pairs(
     let mut rows = Vec::new();
     for &(w, c) in pairs {
         bar.set_message(format!("{} / {}", w.name(), c.name()));
-        let splittable = !matches!(
-            w,
-            Workload::ConnectTls | Workload::MemConn | Workload::MemStream
-        ) && c != Contender::RawTls;
-        let row = if split && splittable {
+        let memory = matches!(w, Workload::MemConn | Workload::MemStream);
+        let splittable = !matches!(w, Workload::ConnectTls) && c != Contender::RawTls;
+        let row = if memory && !split {
+            // Each memory row's server in a fresh process (see h2mux_bench::contenders::mem).
+            let mut r = h2mux_bench::run_row_with(w, c, cfg, Some(&spawn));
+            if r.value.is_some() {
+                r.note = format!("server in its own process; {}", r.note);
+            }
+            r
+        } else if split && splittable {
             let mut r = h2mux_bench::run_row_with(w, c, cfg, Some(&spawn));
             r.note = format!("2 processes; {}", r.note)
                 .trim_end_matches("; ")

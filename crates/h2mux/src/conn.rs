@@ -997,8 +997,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
 
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
         let core = self.conn.poll_timeout().map(Instant::from_std);
-        // Big buffers held while nothing moves are given back after IDLE_RELEASE.
-        let idle = self.rbuf.is_big().then(|| self.last_io + IDLE_RELEASE);
+        // Big read buffers, and the core's empty working buffers, held while nothing moves
+        // are given back after IDLE_RELEASE.
+        let idle = (self.rbuf.is_big() || self.conn.holds_idle_buffers())
+            .then(|| self.last_io + IDLE_RELEASE);
         let due = [core, idle, self.give_up_at].into_iter().flatten().min();
         let Some(due) = due else {
             self.timer_at = None;
@@ -1025,8 +1027,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             self.conn.handle_timeout(now.into_std());
             self.dispatch_events();
         }
-        if self.rbuf.is_big() && now >= self.last_io + IDLE_RELEASE {
-            self.rbuf.release();
+        if now >= self.last_io + IDLE_RELEASE {
+            if self.rbuf.is_big() {
+                self.rbuf.release();
+            }
+            self.conn.release_idle_buffers();
         }
         if self.give_up_at.is_some_and(|t| now >= t) {
             self.pending.clear();
