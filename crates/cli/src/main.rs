@@ -12,6 +12,7 @@ mod get;
 mod rpc;
 mod serve;
 mod soak;
+mod tunnel;
 
 /// h2mux: an HTTP/2 engine that runs as fast as the wire allows.
 #[derive(Parser, Debug)]
@@ -35,6 +36,8 @@ enum Command {
     Rpc(rpc::Args),
     /// Soak a server with mixed load for minutes, printing its memory and open streams.
     Soak(soak::Args),
+    /// A reverse TCP tunnel on the stream pool (NodePass manner): `tunnel server|client`.
+    Tunnel(tunnel::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,5 +49,6 @@ fn main() -> ExitCode {
         Command::Conformance(args) => conformance::run_cmd(args),
         Command::Rpc(args) => rpc::run(args),
         Command::Soak(args) => soak::run(args),
+        Command::Tunnel(args) => tunnel::run(args),
     }
 }

@@ -9,6 +9,7 @@
 //!   streams out in arrival order with [`ServerPool::incoming_get`].
 //! * [`PoolStream`] is the stream itself: `AsyncRead + AsyncWrite`, half-close, per-stream
 //!   timeouts, the addresses and TLS session of its connection.
+//! * [`tunnel`]: a reverse TCP tunnel on the pool (`h2mux tunnel server|client`).
 //!
 //! The pure parts, each tested on its own:
 //! * [`id`]: the 4-octet stream IDs, their 8-character lowercase hex names, the control
@@ -33,6 +34,7 @@ pub mod protocol;
 pub mod server;
 pub mod stream;
 pub mod transport;
+pub mod tunnel;
 
 pub use client::{ClientConfig, ClientPool};
 pub use error::PoolError;

@@ -346,6 +346,25 @@ impl ServerPool {
         Duration::ZERO
     }
 
+    /// Ends one client connection at once (its waiting streams leave the pool, its streams
+    /// in use fail): e.g. a client that failed the application's authentication. False if
+    /// no such session is open.
+    pub fn close_session(&self, session: u64) -> bool {
+        let kill = self
+            .shared()
+            .lock()
+            .sessions
+            .get(&session)
+            .map(|s| s.kill.clone());
+        match kill {
+            Some(k) => {
+                k.kill();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Client connections currently open.
     pub fn sessions(&self) -> usize {
         self.shared().lock().sessions.len()

@@ -291,8 +291,8 @@ impl PoolStream {
     }
 
     /// For a stream waiting in a pool: takes the events that already arrived, without
-    /// waiting. False when the stream cannot serve as a fresh stream any more (the peer
-    /// closed or reset it, or its connection is lost); data stays buffered for the reader.
+    /// waiting. False when the stream cannot be handed out any more (reset, its connection
+    /// lost, or closed by the peer without data); data stays buffered for the reader.
     pub(crate) fn poll_alive(&mut self) -> bool {
         let waker = std::task::Waker::from(Arc::new(NoopWake));
         let mut cx = Context::from_waker(&waker);
@@ -302,7 +302,13 @@ impl PoolStream {
                 Poll::Pending => break,
             }
         }
-        matches!(self.read, ReadState::Open)
+        // Data the peer sent (and perhaps ended) before the stream was taken is the
+        // application's to read: only a stream closed or reset empty is dead.
+        match self.read {
+            ReadState::Open => true,
+            ReadState::Eof => !self.chunk.is_empty(),
+            ReadState::Failed(..) => false,
+        }
     }
 
     /// Takes one event into the read state (Ready) or registers the waker (Pending).

@@ -221,7 +221,15 @@ pub struct TlsInfo {
     /// The peer's certificate chain (empty on the server side: pools do not use client
     /// certificates).
     pub peer_certificates: Vec<CertificateDer<'static>>,
+    /// The session's `tls-exporter` channel binding (RFC 9266: 32 octets exported with the
+    /// label `EXPORTER-Channel-Binding`). Both ends of one TLS session see the same value; a
+    /// man in the middle, holding two sessions, makes each end see a different one, so an
+    /// authentication that covers it fails through a relay (the tunnel's does).
+    pub channel_binding: Vec<u8>,
 }
+
+/// RFC 9266 §2: the exporter label of `tls-exporter` channel bindings.
+const CHANNEL_BINDING_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
 
 /// The connection a pooled stream runs on.
 #[derive(Debug, Clone)]
@@ -240,6 +248,7 @@ pub struct ConnInfo {
 fn session_info(
     c: &rustls::CommonState,
     server_name: Option<String>,
+    channel_binding: Result<[u8; 32], rustls::Error>,
     peer: &str,
 ) -> Result<TlsInfo, PoolError> {
     check_alpn(c.alpn_protocol())?;
@@ -263,6 +272,12 @@ fn session_info(
             .alpn_protocol()
             .map(|p| String::from_utf8_lossy(p).into_owned()),
         server_name,
+        channel_binding: channel_binding
+            .map_err(|e| PoolError::Tls {
+                peer: peer.to_string(),
+                reason: format!("exporting the channel binding: {e}"),
+            })?
+            .to_vec(),
         peer_certificates: c
             .peer_certificates()
             .map(|cs| cs.iter().map(|c| c.clone().into_owned()).collect())
@@ -322,7 +337,9 @@ pub(crate) async fn client_handshake(
         .map_err(|e| PoolError::Config(format!("hostname {hostname:?}: {e}")))?;
     let connector = tokio_rustls::TlsConnector::from(cfg);
     let s = handshake(connector.connect(name, t.io), timeout, peer).await?;
-    let info = session_info(s.get_ref().1, Some(hostname.to_string()), peer)?;
+    let c = s.get_ref().1;
+    let binding = c.export_keying_material([0u8; 32], CHANNEL_BINDING_LABEL, None);
+    let info = session_info(c, Some(hostname.to_string()), binding, peer)?;
     Ok((Box::new(s), info))
 }
 
@@ -336,7 +353,8 @@ pub(crate) async fn server_handshake(
     let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
     let s = handshake(acceptor.accept(io), timeout, peer).await?;
     let c = s.get_ref().1;
-    let info = session_info(c, c.server_name().map(str::to_string), peer)?;
+    let binding = c.export_keying_material([0u8; 32], CHANNEL_BINDING_LABEL, None);
+    let info = session_info(c, c.server_name().map(str::to_string), binding, peer)?;
     Ok((Box::new(s), info))
 }
 

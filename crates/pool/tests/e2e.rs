@@ -52,6 +52,12 @@ async fn control_stream_then_a_paired_stream_both_ways() {
     assert_eq!(c.tls_info().alpn.as_deref(), Some("h2"));
     assert_eq!(s.tls_info().server_name.as_deref(), Some("pool.test"));
     assert_eq!(c.tls_info().peer_certificates, vec![certs.cert.clone()]);
+    assert_eq!(c.tls_info().channel_binding.len(), 32);
+    assert_eq!(
+        c.tls_info().channel_binding,
+        s.tls_info().channel_binding,
+        "both ends of one TLS session export the same channel binding"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,6 +91,29 @@ async fn zero_copy_chunks_and_the_byte_interface_mix() {
     let mut back = Vec::new();
     c.read_to_end(&mut back).await.unwrap();
     assert_eq!(back, b"done");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_and_end_sent_before_the_stream_is_taken_are_handed_out() {
+    let certs = certs();
+    let server = server(16, &certs).await;
+    let client = client(&server.local_addr().unwrap().to_string(), &certs);
+    // The server side writes everything and closes before the client takes the stream (as a
+    // tunnel does with a short request): the stream is still handed out, with its data.
+    let (id, mut s) = server.incoming_get(T).await.unwrap();
+    s.write_all(b"early").await.unwrap();
+    s.shutdown().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await; // a round or two pass
+    assert!(client.contains(id), "the stream stays in the pool");
+    let mut c = client.outgoing_get(id, T).await.unwrap();
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"early");
+    c.write_all(b"late").await.unwrap();
+    drop(c);
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).await.unwrap();
+    assert_eq!(back, b"late");
 }
 
 /// Seeds of the two directions of the stream named `id` (so a crossed stream fails its check).

@@ -667,8 +667,11 @@ impl Inner {
         if self.is_shutdown() {
             return;
         }
-        let usable = self.read_conns().iter().filter(|c| c.usable()).count();
+        // Counted under the dialer lock: a dial that ends moves its connection from
+        // "dialling" to the list under that lock too, so it is never missed nor counted twice
+        // (lock order: dialer, then connections).
         let mut d = self.lock_dialer();
+        let usable = self.read_conns().iter().filter(|c| c.usable()).count();
         if start {
             d.started = true;
         }
@@ -802,6 +805,7 @@ impl Inner {
         was_connecting: bool,
     ) {
         let failed = matches!(outcome, DialOutcome::Failed(_));
+        let mut connected = None;
         {
             let mut d = self.lock_dialer();
             d.in_flight -= 1;
@@ -835,21 +839,26 @@ impl Inner {
                     d.resolved_at = None;
                 }
             }
+            // The new connection joins the list before the dialer lock is let go: between
+            // the two, `maintain` would see it neither dialling nor usable and dial another.
+            if let DialOutcome::Connected(client) = outcome {
+                if self.is_shutdown() {
+                    client.close();
+                } else {
+                    let conn = Arc::new(Conn {
+                        client,
+                        address: key.to_string(),
+                        active: AtomicUsize::new(0),
+                    });
+                    self.write_conns().push(conn.clone());
+                    connected = Some(conn);
+                }
+            }
             self.dials_for_count
                 .store(d.in_flight - d.extra_in_flight, Ordering::Relaxed);
         }
-        if let DialOutcome::Connected(client) = outcome {
-            if self.is_shutdown() {
-                client.close();
-            } else {
-                let conn = Arc::new(Conn {
-                    client,
-                    address: key.to_string(),
-                    active: AtomicUsize::new(0),
-                });
-                self.write_conns().push(conn.clone());
-                tokio::spawn(watch_connection(Arc::downgrade(self), conn));
-            }
+        if let Some(conn) = connected {
+            tokio::spawn(watch_connection(Arc::downgrade(self), conn));
         }
         self.update_state();
         self.changed.notify_waiters();
