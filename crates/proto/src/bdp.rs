@@ -1,12 +1,25 @@
-//! Bandwidth-delay-product estimator for adaptive receive windows.
+//! Bandwidth-delay-product estimator for adaptive receive windows (RFC 9113 §6.9, §6.9.1:
+//! the receiver decides how much to credit; §6.7 PING for the RTT).
 //!
-//! A PING is timed (RTT); bytes received while it is in flight give the receive rate over one
-//! RTT, i.e. the BDP. When the bytes received in one RTT reach 2/3 of the current window, the
-//! window may be the bottleneck: grow it to twice the sample, capped at the configured
-//! maximum — but only if the measured rate (bytes / RTT) beat the best rate seen so far by
-//! 5 %. On a link that is the bottleneck, a larger window only fills queues and inflates the
-//! RTT while the rate stays flat; without that check a queueing link would push the window
-//! to the maximum for nothing (the same guard as hyper's h2 BDP estimator).
+//! A PING is timed (RTT); the DATA bytes the **application consumed** (released) while it is
+//! in flight give the rate at which the reader drains the window over one RTT, i.e. the BDP
+//! of the whole path including the reader. When the bytes consumed in one RTT reach half of
+//! the current window, the window may be the bottleneck (credit goes back in batches of half
+//! a window, so a sender held back by the window delivers between half and all of it per
+//! RTT): double it (or grow it to twice the sample if that is more), like TCP slow start —
+//! 2 → 64 MiB in five RTT samples — capped at the configured maximum, but only if the
+//! measured rate (bytes / RTT) beat the best rate seen so far by 5 %. On a link that is the
+//! bottleneck, a larger window only fills queues and inflates the RTT while the rate stays
+//! flat; without that check a queueing link would push the window to the maximum for
+//! nothing (the same guard as hyper's h2 BDP estimator).
+//!
+//! Counting consumed rather than received bytes is what keeps a large maximum safe: a reader
+//! that stops reading (or reads slowly) never grows the window, so what a peer can make us
+//! buffer stays at the window that the reader has proven it drains in one RTT. The worst case
+//! per connection is therefore `Config::max_connection_window` of received-but-unread DATA
+//! (reached only by a reader that consumed at that rate and then stopped), see
+//! `crate::config`.
+//!
 //! Time is passed in (`Instant`s from the caller): the core has no clock.
 
 use std::time::{Duration, Instant};
@@ -63,9 +76,9 @@ impl Bdp {
         self.bytes_since_ping = 0;
     }
 
-    /// `n` DATA bytes arrived.
-    pub fn on_data(&mut self, n: u32) {
-        self.bytes_since_ping += u64::from(n);
+    /// The application consumed (released) `n` DATA bytes.
+    pub fn on_consumed(&mut self, n: u64) {
+        self.bytes_since_ping += n;
     }
 
     /// The BDP ping was acknowledged at `now`. Returns the new window if it grew.
@@ -80,12 +93,16 @@ impl Bdp {
         if !faster {
             return None;
         }
-        if sample * 3 >= u64::from(self.window) * 2 && self.window < self.max {
-            let new = (sample * 2).min(u64::from(self.max)) as u32;
-            if new > self.window {
-                self.window = new;
-                return Some(new);
-            }
+        // Window-limited: with credit returned every half window (or every
+        // `MAX_UPDATE_THRESHOLD`), a sender held back by our window still delivers at least
+        // half of it per RTT. Then double, like slow start (or twice the sample when the
+        // connection's streams together moved more than the window).
+        if sample * 2 >= u64::from(self.window) && self.window < self.max {
+            let new = (u64::from(self.window) * 2)
+                .max(sample * 2)
+                .min(u64::from(self.max)) as u32;
+            self.window = new;
+            return Some(new);
         }
         None
     }
@@ -118,7 +135,7 @@ mod tests {
                 bdp.on_ping_sent(now);
             }
             let delivered = link_bytes_per_rtt.min(u64::from(bdp.window()));
-            bdp.on_data(delivered as u32);
+            bdp.on_consumed(delivered);
             now += rtt;
             bdp.on_ping_ack(now);
         }
@@ -144,7 +161,7 @@ mod tests {
             let w = f64::from(bdp.window());
             // The window sits in the link queue: one window per (w / rate + 10 ms).
             let rtt = Duration::from_secs_f64(w / rate + 0.010);
-            bdp.on_data(bdp.window());
+            bdp.on_consumed(u64::from(bdp.window()));
             now += rtt;
             growths += usize::from(bdp.on_ping_ack(now).is_some());
         }
@@ -157,7 +174,7 @@ mod tests {
         let mut bdp = Bdp::new(2 << 20, 16 << 20);
         let t0 = Instant::now();
         bdp.on_ping_sent(t0);
-        bdp.on_data(1000);
+        bdp.on_consumed(1000);
         assert_eq!(bdp.on_ping_ack(t0 + Duration::from_millis(10)), None);
         assert_eq!(bdp.window(), 2 << 20);
     }

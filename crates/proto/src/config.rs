@@ -9,11 +9,26 @@
 //! * **Windows**: 2 MiB per stream, 4 MiB per connection to start with — enough to fill
 //!   ~160 Mbit/s at 100 ms RTT before any adaptation, while a slow reader bounds what the peer
 //!   may buffer at us. The adaptive estimator ([`crate::bdp`]) grows them, from PING-timed RTT
-//!   × receive rate, up to [`Config::max_stream_window`] = 16 MiB and
-//!   [`Config::max_connection_window`] = 32 MiB (twice the stream maximum, so two streams can
-//!   each run at full window).
+//!   × the rate at which the application *consumes* DATA, doubling per RTT while the sender
+//!   is window-limited, up to [`Config::max_stream_window`] = 64 MiB and
+//!   [`Config::max_connection_window`] = 128 MiB (twice the stream maximum, so two streams
+//!   can each run at full window). 64 MiB is what one stream needs to fill a 50 ms path at
+//!   ≈ 6 Gbit/s (BDP 37 MiB at 730 MiB/s, and the half-window update cadence leaves the
+//!   sender ≈ 3/4 of the window on average); 16 MiB capped such a path at ≈ 0.24× raw TCP.
+//! * **Memory bound**: the peer can never have more DATA in flight or buffered at us than the
+//!   connection window target, so received-but-unread DATA per connection is at most
+//!   [`Config::max_connection_window`] (128 MiB by default), and per stream at most
+//!   [`Config::max_stream_window`]. Because the window grows only with what the application
+//!   consumed, a reader that stops (or never starts) reading holds at most the window it had
+//!   then — the initial 2 MiB per stream / 4 MiB per connection if it never read at speed;
+//!   the full 128 MiB only after it drained 64 MiB per RTT and then stopped. Servers facing
+//!   many untrusted uploaders can lower both maxima (the cost is throughput on long paths:
+//!   at most ≈ max_stream_window per RTT).
 //! * **WINDOW_UPDATE** is sent when the consumed-but-uncredited bytes reach half the window
-//!   ([`Config::window_update_threshold`]), so a 16 MiB window costs one update per 8 MiB.
+//!   ([`Config::window_update_threshold`]), but at most 16 MiB
+//!   ([`crate::flow::MAX_UPDATE_THRESHOLD`]): a 2 MiB window costs one update per 1 MiB, a
+//!   64 MiB window one per 16 MiB (credit in quarters keeps the sender ≈ 7/8 of the window
+//!   on average instead of 3/4).
 //! * **Limits**: each hostile-peer limit is a field below with its default and the error that
 //!   crossing it raises.
 
@@ -49,10 +64,11 @@ pub struct Config {
     /// right after our SETTINGS). Default 4 MiB.
     pub initial_connection_window: u32,
     /// Upper bound of the adaptive stream window; also the bound on bytes the peer can make
-    /// us buffer for one stream. Default 16 MiB.
+    /// us buffer for one stream. Default 64 MiB (fills ≈ 6 Gbit/s at 50 ms RTT).
     pub max_stream_window: u32,
     /// Upper bound of the adaptive connection window; also the bound on bytes the peer can
-    /// make us buffer for the whole connection. Default 32 MiB.
+    /// make us buffer for the whole connection (the worst-case DATA memory per connection).
+    /// Default 128 MiB.
     pub max_connection_window: u32,
     /// A WINDOW_UPDATE is sent once consumed-but-uncredited bytes reach this fraction of the
     /// window, in 1/256ths. Default 128 (half the window). Clamped to 1 ..= 256.
@@ -143,8 +159,8 @@ impl Default for Config {
             max_frame_size: 1 << 20,
             max_header_list_size: 64 << 10,
             initial_connection_window: 4 << 20,
-            max_stream_window: 16 << 20,
-            max_connection_window: 32 << 20,
+            max_stream_window: 64 << 20,
+            max_connection_window: 128 << 20,
             window_update_threshold: 128,
             adaptive_window: true,
             send_buffer_per_stream: 4 << 20,

@@ -421,6 +421,12 @@ impl Connection {
         self.streams.get(id).map(|s| s.send.raw())
     }
 
+    /// DATA bytes received on all streams and not yet released by the application (the
+    /// memory a peer makes us hold; never above the connection window target).
+    pub fn connection_recv_buffered(&self) -> u64 {
+        self.conn_recv.buffered()
+    }
+
     /// The receive window the peer has left on a stream.
     pub fn stream_recv_window(&self, id: StreamId) -> Option<i64> {
         self.streams.get(id).map(|s| s.recv.available())
@@ -1013,8 +1019,7 @@ impl Connection {
         })?;
         self.stats.data_frames_received += 1;
         self.stats.data_bytes_received += u64::from(len);
-        if let Some(b) = self.bdp.as_mut() {
-            b.on_data(len);
+        if self.bdp.is_some() {
             self.bdp_data_seen = true;
         }
         if d.payload.is_empty() && !d.end_stream {
@@ -1684,6 +1689,9 @@ impl Connection {
         if let Some(s) = self.streams.get_mut(id) {
             let released = s.recv.consume(n as u64);
             self.conn_recv.consume(released);
+            if let Some(b) = self.bdp.as_mut() {
+                b.on_consumed(released);
+            }
             if !s.wu_dirty && !s.recv.is_ended() {
                 s.wu_dirty = true;
                 self.wu_dirty.push(id);

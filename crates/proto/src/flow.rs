@@ -2,12 +2,20 @@
 //!
 //! [`RecvWindow`] credits the peer only when the application *consumes* data, and only in
 //! batches: a WINDOW_UPDATE is due once the consumed-but-unannounced bytes reach a threshold
-//! (by default half the window), never after the stream ended.
+//! (by default half the window, at most [`MAX_UPDATE_THRESHOLD`]), never after the stream
+//! ended.
 
 use thiserror::Error;
 
 /// Largest legal flow-control window, 2^31-1 (RFC 9113 §6.9.1).
 pub const MAX_WINDOW: i64 = (1 << 31) - 1;
+
+/// The most consumed bytes we hold back before crediting them (16 MiB). Half of a 2 MiB
+/// window is 1 MiB; half of a 64 MiB window would be 32 MiB, and a long fat link loses a
+/// quarter of its window on average to such coarse credit: large windows are credited in
+/// steps of at most this many bytes instead (a 64 MiB window in quarters, one update per
+/// 16 MiB).
+pub const MAX_UPDATE_THRESHOLD: i64 = 16 << 20;
 
 /// A flow-control rule the peer broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -123,7 +131,8 @@ impl RecvWindow {
         }
         let in_use = self.advertised + self.buffered as i64;
         let gap = i64::from(self.target) - in_use;
-        let threshold = i64::from(self.target) * i64::from(self.threshold_256) / 256;
+        let threshold = (i64::from(self.target) * i64::from(self.threshold_256) / 256)
+            .min(MAX_UPDATE_THRESHOLD);
         if gap <= 0 || gap < threshold.max(1) {
             return None;
         }

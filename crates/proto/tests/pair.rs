@@ -719,7 +719,12 @@ fn hundred_streams_progress_together() {
         .map(|id| p.client.received.get(id).copied().unwrap_or(0))
         .min()
         .unwrap();
-    println!("slowest stream at {min} bytes when the first one completed");
+    println!(
+        "slowest stream at {min} bytes when the first one completed; windows {} / {}, growths {}",
+        p.client.conn.stream_window_target(),
+        p.client.conn.connection_window_target(),
+        p.client.conn.stats().window_growths
+    );
     assert!(min >= (2 << 20) * 8 / 10, "slowest stream at {min} bytes");
     p.run();
     assert_eq!(p.client.ended.len(), 100);
