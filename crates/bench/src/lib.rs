@@ -435,17 +435,7 @@ pub fn run_row_with(
     split: Option<SpawnServer<'_>>,
 ) -> Row {
     let mut reps: Vec<(Measurement, f64)> = Vec::new();
-    let mut row = Row {
-        workload: w.name().into(),
-        contender: c.name().into(),
-        value: None,
-        unit: String::new(),
-        p50_us: None,
-        p99_us: None,
-        cpu_s: None,
-        ratio_to_h2mux: None,
-        note: String::new(),
-    };
+    let mut row = Row::empty(w.name(), c.name(), "");
     for _ in 0..cfg.reps.max(1) {
         let cpu0 = cpu_seconds() + children_cpu_seconds();
         let sampler = cfg.sample_ramp.then(RampSampler::start);

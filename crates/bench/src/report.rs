@@ -27,6 +27,24 @@ pub struct Row {
     pub note: String,
 }
 
+impl Row {
+    /// A row of `workload` and `contender` without a value (not run, not built, not
+    /// applicable, failed); `note` says which.
+    pub fn empty(workload: &str, contender: &str, note: impl Into<String>) -> Row {
+        Row {
+            workload: workload.into(),
+            contender: contender.into(),
+            value: None,
+            unit: String::new(),
+            p50_us: None,
+            p99_us: None,
+            cpu_s: None,
+            ratio_to_h2mux: None,
+            note: note.into(),
+        }
+    }
+}
+
 /// Description of the machine the run happened on (the JSON `machine` object).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Machine {

@@ -214,17 +214,11 @@ fn run_pairs(
                 .to_string();
             r
         } else if split {
-            report::Row {
-                workload: w.name().into(),
-                contender: c.name().into(),
-                value: None,
-                unit: String::new(),
-                p50_us: None,
-                p99_us: None,
-                cpu_s: None,
-                ratio_to_h2mux: None,
-                note: "n/a: --split is for cleartext rows that measure the client side".into(),
-            }
+            report::Row::empty(
+                w.name(),
+                c.name(),
+                "n/a: --split is for cleartext rows that measure the client side",
+            )
         } else {
             run_row(w, c, cfg)
         };

@@ -52,3 +52,19 @@ fn main() -> ExitCode {
         Command::Tunnel(args) => tunnel::run(args),
     }
 }
+
+/// SIGINT or SIGTERM (`serve` drains on it, `tunnel` stops).
+pub(crate) async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without signal handlers the process is simply killed; nothing to drain.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -161,7 +161,7 @@ pub fn run(args: Args) -> ExitCode {
         let control = server.handle();
         let drain = args.drain_timeout;
         tokio::spawn(async move {
-            shutdown_signal().await;
+            crate::shutdown_signal().await;
             eprintln!("h2mux serve: shutting down, letting requests finish for up to {drain} s");
             control.shutdown();
         });
@@ -195,21 +195,6 @@ pub fn run(args: Args) -> ExitCode {
     })
 }
 
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        // Without signal handlers the process is simply killed; nothing to drain.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
-}
 
 /// The server's counters as a JSON object.
 fn stats_response(h: &h2mux::ServerHandle) -> Response<Body> {

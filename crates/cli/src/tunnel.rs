@@ -182,20 +182,6 @@ fn spawn_stats(stats: Arc<TunnelStats>, interval: Option<Duration>, log: LogSink
     });
 }
 
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
-}
 
 /// Runs `h2mux tunnel`.
 pub fn run(args: Args) -> ExitCode {
@@ -252,7 +238,7 @@ async fn server(a: ServerArgs) -> Result<ExitCode, Failure> {
         println!("tunnel listening on {p}, public on {q}");
     }
     spawn_stats(server.stats(), interval, log.clone());
-    shutdown_signal().await;
+    crate::shutdown_signal().await;
     log(
         Level::Info,
         &format!("stopping; stats: {}", server.stats().snapshot()),
@@ -292,7 +278,7 @@ async fn client(a: ClientArgs) -> Result<ExitCode, Failure> {
     spawn_stats(client.stats(), interval, log.clone());
     let r = tokio::select! {
         r = client.wait() => r,
-        _ = shutdown_signal() => Ok(()),
+        _ = crate::shutdown_signal() => Ok(()),
     };
     log(
         Level::Info,
