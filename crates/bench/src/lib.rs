@@ -57,11 +57,15 @@ pub enum Workload {
     PoolBulk,
     /// 100 pooled streams of one pool connection in parallel.
     PoolBulk100,
+    /// Server memory per idle connection (KiB; [`contenders::mem`]).
+    MemConn,
+    /// Server memory per open idle stream (KiB; [`contenders::mem`]).
+    MemStream,
 }
 
 impl Workload {
     /// Every workload, in table order.
-    pub fn all() -> [Workload; 13] {
+    pub fn all() -> [Workload; 15] {
         use Workload::*;
         [
             Bulk1,
@@ -77,6 +81,8 @@ impl Workload {
             PoolBulk100,
             ConnectH2c,
             ConnectTls,
+            MemConn,
+            MemStream,
         ]
     }
 
@@ -97,6 +103,8 @@ impl Workload {
             PoolGet => "pool-get",
             PoolBulk => "pool-bulk",
             PoolBulk100 => "pool-bulk-100",
+            MemConn => "mem-conn",
+            MemStream => "mem-stream",
         }
     }
 
@@ -356,8 +364,76 @@ pub fn machine() -> Machine {
     }
 }
 
+/// Process CPU time (user + system) of the children waited for, in seconds.
+pub fn children_cpu_seconds() -> f64 {
+    // SAFETY: as in `cpu_seconds`.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    if rc != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Starts the server half of a row in another process (`--split`): the child prints
+/// `listening ADDR` on stdout once bound and serves until its stdin is closed
+/// ([`contenders::serve_half`]).
+pub type SpawnServer<'a> = &'a dyn Fn(Workload, Contender) -> std::io::Result<std::process::Child>;
+
+/// One repetition with the server half in a child process.
+fn run_split(
+    w: Workload,
+    c: Contender,
+    cfg: &Config,
+    spawn: SpawnServer<'_>,
+) -> std::io::Result<Outcome> {
+    use std::io::BufRead;
+    let mut child = spawn(w, c)?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("split server: no stdout"))?;
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line.trim().strip_prefix("listening ").map(str::parse);
+    let result = match addr {
+        Some(Ok(addr)) => {
+            contenders::mem::set_server_pid(Some(child.id()));
+            let r = contenders::run_client_half(w, c, cfg, addr);
+            contenders::mem::set_server_pid(None);
+            r
+        }
+        Some(Err(e)) => Err(std::io::Error::other(format!(
+            "split server said {line:?}: {e}"
+        ))),
+        None => {
+            // Nothing to serve: not built or not applicable (the same answer here, at once).
+            let status = child.wait()?;
+            if !status.success() {
+                return Err(std::io::Error::other(format!("split server: {status}")));
+            }
+            return contenders::run(w, c, cfg);
+        }
+    };
+    drop(child.stdin.take());
+    let _ = child.wait();
+    result
+}
+
 /// Runs one row: `cfg.reps` repetitions, median value, latencies of the median repetition.
 pub fn run_row(w: Workload, c: Contender, cfg: &Config) -> Row {
+    run_row_with(w, c, cfg, None)
+}
+
+/// [`run_row`], with the server half of each repetition in another process when `split` is
+/// given (CPU seconds then add the child's).
+pub fn run_row_with(
+    w: Workload,
+    c: Contender,
+    cfg: &Config,
+    split: Option<SpawnServer<'_>>,
+) -> Row {
     let mut reps: Vec<(Measurement, f64)> = Vec::new();
     let mut row = Row {
         workload: w.name().into(),
@@ -371,9 +447,12 @@ pub fn run_row(w: Workload, c: Contender, cfg: &Config) -> Row {
         note: String::new(),
     };
     for _ in 0..cfg.reps.max(1) {
-        let cpu0 = cpu_seconds();
+        let cpu0 = cpu_seconds() + children_cpu_seconds();
         let sampler = cfg.sample_ramp.then(RampSampler::start);
-        let result = contenders::run(w, c, cfg);
+        let result = match split {
+            Some(spawn) => run_split(w, c, cfg, spawn),
+            None => contenders::run(w, c, cfg),
+        };
         let ramp = sampler.and_then(RampSampler::finish);
         match result {
             Ok(Outcome::Measured(mut m)) => {
@@ -382,7 +461,7 @@ pub fn run_row(w: Workload, c: Contender, cfg: &Config) -> Row {
                         .trim_end_matches("; ")
                         .to_string();
                 }
-                reps.push((m, cpu_seconds() - cpu0))
+                reps.push((m, cpu_seconds() + children_cpu_seconds() - cpu0))
             }
             Ok(Outcome::NotBuilt) => {
                 row.note = "not built".into();

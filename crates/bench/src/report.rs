@@ -82,6 +82,58 @@ pub fn fill_ratios(rows: &mut [Row]) {
     }
 }
 
+/// Folds the rows of several runs of the same selection (`--repeat`, each run's ratios filled
+/// in) into one row per (workload, contender): the median value, latencies and CPU, and the
+/// median of the per-run ratios to h2mux — a ratio taken inside each run, so drift between
+/// runs on a shared machine cancels — with their range in the note.
+pub fn summarize(runs: &[Vec<Row>]) -> Vec<Row> {
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for proto in first {
+        let same: Vec<&Row> = runs
+            .iter()
+            .filter_map(|rows| {
+                rows.iter()
+                    .find(|r| r.workload == proto.workload && r.contender == proto.contender)
+            })
+            .collect();
+        let med = |f: fn(&Row) -> Option<f64>| {
+            let mut v: Vec<f64> = same.iter().filter_map(|r| f(r)).collect();
+            median(&mut v)
+        };
+        let mut ratios: Vec<f64> = same.iter().filter_map(|r| r.ratio_to_h2mux).collect();
+        let range = match (
+            ratios.iter().copied().reduce(f64::min),
+            ratios.iter().copied().reduce(f64::max),
+        ) {
+            (Some(lo), Some(hi)) if proto.contender != "h2mux" => {
+                format!("; x h2mux {lo:.2}–{hi:.2}")
+            }
+            _ => String::new(),
+        };
+        let measured = same.iter().filter(|r| r.value.is_some()).count();
+        let note = if measured == 0 {
+            proto.note.clone()
+        } else {
+            format!("median of {measured} runs{range}")
+        };
+        out.push(Row {
+            workload: proto.workload.clone(),
+            contender: proto.contender.clone(),
+            value: med(|r| r.value),
+            unit: proto.unit.clone(),
+            p50_us: med(|r| r.p50_us),
+            p99_us: med(|r| r.p99_us),
+            cpu_s: med(|r| r.cpu_s),
+            ratio_to_h2mux: median(&mut ratios),
+            note,
+        });
+    }
+    out
+}
+
 /// The `--json` document: `{"machine": {...}, "rows": [...]}` with the field names of issue 8.
 pub fn to_json(machine: &Machine, rows: &[Row]) -> Value {
     json!({

@@ -170,3 +170,25 @@ fn dates() {
     assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
     assert_eq!(iso8601(86_399), "1970-01-01T23:59:59Z");
 }
+
+#[test]
+fn repeated_runs_fold_into_medians_of_per_run_ratios() {
+    // Three runs on a drifting machine: every value halves, h2mux stays at 2x raw-tcp.
+    let run = |scale: f64| {
+        let mut rows = vec![
+            row("bulk-1", "raw-tcp", Some(100.0 * scale)),
+            row("bulk-1", "h2mux", Some(200.0 * scale)),
+        ];
+        h2mux_bench::report::fill_ratios(&mut rows);
+        rows
+    };
+    let runs = vec![run(1.0), run(0.5), run(0.25)];
+    let s = h2mux_bench::report::summarize(&runs);
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].contender, "raw-tcp");
+    assert_eq!(s[0].value, Some(50.0));
+    assert_eq!(s[0].ratio_to_h2mux, Some(0.5));
+    assert!(s[0].note.contains("median of 3 runs"), "{}", s[0].note);
+    assert!(s[0].note.contains("0.50–0.50"), "{}", s[0].note);
+    assert_eq!(s[1].ratio_to_h2mux, Some(1.0));
+}

@@ -227,6 +227,13 @@ fn stats_response(h: &h2mux::ServerHandle) -> Response<Body> {
     r
 }
 
+/// 1 MiB of zeros, made once and shared by every `/bytes/N` response (it used to be allocated,
+/// zeroed and freed per request: ≈ 250 µs of CPU for a 100-byte answer under h2load).
+fn zeros() -> Bytes {
+    static ZEROS: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+    ZEROS.get_or_init(|| Bytes::from(vec![0u8; CHUNK])).clone()
+}
+
 fn response(status: StatusCode, body: Body) -> Response<Body> {
     let mut r = Response::new(body);
     *r.status_mut() = status;
@@ -237,10 +244,16 @@ async fn handle(req: Request<Body>, root: Option<std::sync::Arc<PathBuf>>) -> Re
     let path = req.uri().path().to_string();
     if let Some(n) = path.strip_prefix("/bytes/") {
         return match n.parse::<u64>() {
+            Ok(n) if n <= CHUNK as u64 => {
+                // One buffer: headers and data leave together, without a task or a channel.
+                let mut r = response(StatusCode::OK, Body::from(zeros().slice(..n as usize)));
+                r.headers_mut().insert("content-length", n.into());
+                r
+            }
             Ok(n) if n <= MAX_BYTES => {
                 let (tx, body) = Body::channel(4);
                 tokio::spawn(async move {
-                    let zeros = Bytes::from(vec![0u8; CHUNK]);
+                    let zeros = zeros();
                     let mut left = n;
                     while left > 0 {
                         let k = left.min(CHUNK as u64) as usize;

@@ -799,6 +799,9 @@ struct Driver<IO> {
     /// The deadline the timer last fired for.
     timer_spent: Option<Instant>,
     last_io: Instant,
+    /// The `last_io` after which the core's idle buffers were last given back: once per
+    /// quiet spell (a stalled writer keeps refilling them, and must not spin the timer).
+    released_after: Option<Instant>,
     phase: Phase,
     /// The peer's GOAWAY with an error code, if any: what its closing the connection means.
     peer_goaway: Option<Error>,
@@ -838,6 +841,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             timer_at: None,
             timer_spent: None,
             last_io: now,
+            released_after: None,
             phase: Phase::Running,
             peer_goaway: None,
             give_up_at: None,
@@ -997,8 +1001,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
 
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
         let core = self.conn.poll_timeout().map(Instant::from_std);
-        // Big buffers held while nothing moves are given back after IDLE_RELEASE.
-        let idle = self.rbuf.is_big().then(|| self.last_io + IDLE_RELEASE);
+        // Big read buffers, and the core's empty working buffers, held while nothing moves
+        // are given back after IDLE_RELEASE.
+        let core_idle =
+            self.released_after != Some(self.last_io) && self.conn.holds_idle_buffers();
+        let idle = (self.rbuf.is_big() || core_idle).then(|| self.last_io + IDLE_RELEASE);
         let due = [core, idle, self.give_up_at].into_iter().flatten().min();
         let Some(due) = due else {
             self.timer_at = None;
@@ -1019,14 +1026,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             return false;
         }
         self.timer_at = None;
-        self.timer_spent = Some(due);
         let now = Instant::now();
+        if now < due {
+            // Armed for an earlier instant that has since moved later (the idle deadline
+            // follows the I/O): not this deadline's turn. Marking it spent would leave it,
+            // and every later deadline behind it (a lingering close's give-up), never armed
+            // again; the next turn re-arms the timer for it instead.
+            return true;
+        }
+        self.timer_spent = Some(due);
         if core.is_some_and(|t| t <= now) {
             self.conn.handle_timeout(now.into_std());
             self.dispatch_events();
         }
-        if self.rbuf.is_big() && now >= self.last_io + IDLE_RELEASE {
-            self.rbuf.release();
+        if now >= self.last_io + IDLE_RELEASE {
+            if self.rbuf.is_big() {
+                self.rbuf.release();
+            }
+            self.conn.release_idle_buffers();
+            self.released_after = Some(self.last_io);
         }
         if self.give_up_at.is_some_and(|t| now >= t) {
             self.pending.clear();

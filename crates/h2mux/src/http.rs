@@ -4,8 +4,10 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -24,7 +26,8 @@ use crate::guard::{Admission, Refusal, StallState, StallWatch};
 /// the peer is sending.
 pub struct Body {
     inner: Inner,
-    trailers: Option<HeaderMap>,
+    /// Boxed: most bodies have none, and every waiting request handler holds a body.
+    trailers: Option<Box<HeaderMap>>,
 }
 
 enum Inner {
@@ -37,15 +40,27 @@ enum Inner {
 /// What the peer sends on a stream, with the client's timeouts and cancel-on-drop.
 struct Incoming {
     rx: StreamReceiver,
-    /// Client side: resets the stream (CANCEL) if the body is dropped or fails before its
-    /// end, so the server stops sending what nobody reads.
-    cancel: Option<CancelOnDrop>,
+    /// END_STREAM seen, or an error reported: nothing more comes.
+    ended: bool,
+    /// A response body's cancel guard and time limits. Boxed, and absent on a server's
+    /// request bodies: each waiting request handler holds its body, and the per-stream cost
+    /// of an idle open stream is what issue 5 §6 bounds (≤ 2 KiB).
+    client: Option<Box<ClientSide>>,
+}
+
+/// The client's part of an incoming body.
+struct ClientSide {
+    /// Resets the stream (CANCEL) if the body is dropped or fails before its end, so the
+    /// server stops sending what nobody reads.
+    cancel: CancelOnDrop,
     /// Longest wait for the next chunk ([`Timeouts::read`]).
     read_timeout: Option<Duration>,
     /// The whole exchange's deadline ([`Timeouts::request`]) and its length.
     deadline: Option<(tokio::time::Instant, Duration)>,
-    /// END_STREAM seen, or an error reported: nothing more comes.
-    ended: bool,
+    /// The wait in progress for the next event: when it times out and the limit it stands for.
+    waiting: Option<(tokio::time::Instant, Duration)>,
+    /// Its timer, made on the first wait that has a limit (none when no timeout applies).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// Resets a stream with CANCEL when dropped while armed.
@@ -65,20 +80,64 @@ impl Drop for CancelOnDrop {
 impl Incoming {
     fn end(&mut self) {
         self.ended = true;
-        if let Some(c) = self.cancel.as_mut() {
-            c.armed = false;
+        if let Some(c) = self.client.as_mut() {
+            c.cancel.armed = false;
         }
     }
 
-    /// The next event within the read timeout and the request deadline.
-    async fn next_event(&mut self) -> Result<Option<StreamEvent>, Error> {
-        let now = tokio::time::Instant::now();
-        match earliest(self.deadline, self.read_timeout.map(|t| (now + t, t))) {
-            None => Ok(self.rx.recv().await),
-            Some((at, len)) => tokio::time::timeout_at(at, self.rx.recv())
-                .await
-                .map_err(|_| Error::Timeout(len)),
+    fn new(rx: StreamReceiver) -> Incoming {
+        Incoming {
+            rx,
+            ended: false,
+            client: None,
         }
+    }
+
+    /// The next event within the read timeout (counted from when the wait began) and the
+    /// request deadline. Poll-based, with the timer kept here: a body's `data` future is then
+    /// a pointer, not a timer — what every waiting request handler holds.
+    fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<StreamEvent>, Error>> {
+        if let Poll::Ready(ev) = self.rx.poll_recv(cx) {
+            if let Some(c) = self.client.as_mut() {
+                c.waiting = None;
+            }
+            return Poll::Ready(Ok(ev));
+        }
+        let Some(c) = self.client.as_mut() else {
+            return Poll::Pending;
+        };
+        c.poll_limits(cx)
+    }
+}
+
+impl ClientSide {
+    /// Whether the read timeout or the deadline has passed while waiting.
+    fn poll_limits(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<StreamEvent>, Error>> {
+        let (at, len) = match self.waiting {
+            Some(w) => w,
+            None => {
+                let now = tokio::time::Instant::now();
+                let Some(w) = earliest(self.deadline, self.read_timeout.map(|t| (now + t, t)))
+                else {
+                    return Poll::Pending;
+                };
+                self.waiting = Some(w);
+                match &mut self.timer {
+                    Some(t) => t.as_mut().reset(w.0),
+                    None => self.timer = Some(Box::pin(tokio::time::sleep_until(w.0))),
+                }
+                w
+            }
+        };
+        let fired = self
+            .timer
+            .as_mut()
+            .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+        if fired || tokio::time::Instant::now() >= at {
+            self.waiting = None;
+            return Poll::Ready(Err(Error::Timeout(len)));
+        }
+        Poll::Pending
     }
 }
 
@@ -188,13 +247,7 @@ impl Body {
 
     fn incoming(stream: StreamReceiver) -> Body {
         Body {
-            inner: Inner::Incoming(Incoming {
-                rx: stream,
-                cancel: None,
-                read_timeout: None,
-                deadline: None,
-                ended: false,
-            }),
+            inner: Inner::Incoming(Incoming::new(stream)),
             trailers: None,
         }
     }
@@ -216,7 +269,7 @@ impl Body {
                     Inner::Full(b) => b.take().unwrap_or_default(),
                     _ => Bytes::new(),
                 };
-                self.trailers.take().map(|t| (data, t))
+                self.trailers.take().map(|t| (data, *t))
             }
             _ => None,
         }
@@ -225,7 +278,7 @@ impl Body {
     /// Ends this body with `trailers`, sent after its data (e.g. a complete gRPC response:
     /// messages and status in one body, without a channel or a task).
     pub fn with_trailers(mut self, trailers: HeaderMap) -> Body {
-        self.trailers = Some(trailers);
+        self.trailers = Some(Box::new(trailers));
         self
     }
 
@@ -240,30 +293,35 @@ impl Body {
     /// The next chunk; `None` at the end. Errors when the stream was reset or the connection
     /// lost.
     pub async fn data(&mut self) -> Option<Result<Bytes, Error>> {
+        std::future::poll_fn(|cx| self.poll_data(cx)).await
+    }
+
+    /// Poll form of [`Body::data`].
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
         loop {
             match &mut self.inner {
-                Inner::Empty => return None,
-                Inner::Full(b) => return b.take().map(Ok),
+                Inner::Empty => return Poll::Ready(None),
+                Inner::Full(b) => return Poll::Ready(b.take().map(Ok)),
                 Inner::Channel(rx) => {
-                    return match rx.recv().await {
+                    return Poll::Ready(match std::task::ready!(rx.poll_recv(cx)) {
                         Some(Chunk::Data(d)) => Some(Ok(d)),
                         Some(Chunk::Trailers(t)) => {
-                            self.trailers = Some(t);
+                            self.trailers = Some(Box::new(t));
                             None
                         }
                         None => None,
-                    }
+                    })
                 }
                 Inner::Incoming(s) => {
                     if s.ended {
-                        return None;
+                        return Poll::Ready(None);
                     }
-                    let ev = match s.next_event().await {
+                    let ev = match std::task::ready!(s.poll_next_event(cx)) {
                         Ok(ev) => ev,
                         Err(e) => {
                             // Timed out: the stream is cancelled (the cancel guard fires).
                             s.ended = true;
-                            return Some(Err(e));
+                            return Poll::Ready(Some(Err(e)));
                         }
                     };
                     match ev {
@@ -274,35 +332,35 @@ impl Body {
                             if d.is_empty() {
                                 continue;
                             }
-                            return Some(Ok(d));
+                            return Poll::Ready(Some(Ok(d)));
                         }
                         Some(StreamEvent::Trailers(t)) => {
                             s.end();
-                            self.trailers = Some(to_header_map(&t));
-                            return None;
+                            self.trailers = Some(Box::new(to_header_map(&t)));
+                            return Poll::Ready(None);
                         }
                         Some(StreamEvent::Headers(_, end)) => {
                             if end {
                                 s.end();
-                                return None;
+                                return Poll::Ready(None);
                             }
                             continue;
                         }
                         Some(StreamEvent::Reset(cause)) => {
                             s.end();
-                            return Some(Err(Error::from_reset(&cause)));
+                            return Poll::Ready(Some(Err(Error::from_reset(&cause))));
                         }
                         Some(StreamEvent::ConnectionLost(e)) => {
                             s.end();
-                            return Some(Err(e));
+                            return Poll::Ready(Some(Err(e)));
                         }
                         None => {
                             // The stream went away without END_STREAM: we reset it (a failed
                             // upload, a timeout). Never report that as a complete body.
                             s.end();
-                            return Some(Err(Error::StreamReset(
+                            return Poll::Ready(Some(Err(Error::StreamReset(
                                 "the stream was reset locally before the body ended".into(),
-                            )));
+                            ))));
                         }
                     }
                 }
@@ -312,7 +370,7 @@ impl Body {
 
     /// Trailers received (after `data` returned `None`).
     pub fn trailers(&self) -> Option<&HeaderMap> {
-        self.trailers.as_ref()
+        self.trailers.as_deref()
     }
 
     /// Reads the whole body, failing beyond `limit` bytes.
@@ -745,10 +803,13 @@ impl Server {
             match tls {
                 Some(tls) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                    let Ok(Ok(stream)) = tokio::time::timeout(
+                    // Boxed, as serve_connection below: the task is as large as its largest
+                    // state, and every idle h2c connection would otherwise carry the room
+                    // of a TLS handshake (measured: 4.5 KiB of task per connection).
+                    let Ok(Ok(stream)) = Box::pin(tokio::time::timeout(
                         ctx.limits.tls_handshake_timeout,
                         acceptor.accept(sock),
-                    )
+                    ))
                     .await
                     else {
                         return;
@@ -766,7 +827,7 @@ impl Server {
                         client_certificates: Arc::new(certs),
                         tls: true,
                     };
-                    serve_connection(stream, ctx, peer, stall, handler).await;
+                    Box::pin(serve_connection(stream, ctx, peer, stall, handler)).await;
                 }
                 None => {
                     if let Some(sock) = reject_http1(sock, ctx.limits.preface_timeout).await {
@@ -775,7 +836,7 @@ impl Server {
                             client_certificates: Arc::new(Vec::new()),
                             tls: false,
                         };
-                        serve_connection(sock, ctx, peer, stall, handler).await;
+                        Box::pin(serve_connection(sock, ctx, peer, stall, handler)).await;
                     }
                 }
             }
@@ -1009,53 +1070,76 @@ async fn serve_stream<F, Fut>(
     let Some(StreamEvent::Headers(fields, end_stream)) = rx.recv().await else {
         return;
     };
-    let req = match build_request(&fields) {
-        Ok(r) => r,
-        Err(_) => {
-            tx.reset(ErrorCode::PROTOCOL_ERROR);
-            return;
-        }
+    // Built by a plain function: the request's parts are then never locals of this task,
+    // whose state is what every open stream costs (issue 5 §6: ≤ 2 KiB per idle stream).
+    let Some(req) = incoming_request(fields, end_stream, rx, &peer) else {
+        tx.reset(ErrorCode::PROTOCOL_ERROR);
+        return;
     };
-    let (mut parts, ()) = req.into_parts();
-    parts.extensions.insert(PeerInfo::clone(&peer));
+    // A panicking handler resets only this stream. It runs on this stream's task (not a task
+    // of its own: a spawn per request cost ~4 000 instructions of the ~55 000 a small request
+    // took, measured with callgrind).
+    // The handler's future is pinned in this task's state, once, and gone before the response
+    // is sent (a future passed by value into another `async fn` is stored twice, and one in a
+    // `match` scrutinee lives on beside the response's).
+    let resp = {
+        let mut fut = std::pin::pin!((handler)(req));
+        std::future::poll_fn(|cx| catch_unwind(fut.as_mut(), cx)).await
+    };
+    let Ok(resp) = resp else {
+        tx.reset(ErrorCode::INTERNAL_ERROR);
+        return;
+    };
+    let (fields, body) = response_head(resp);
+    if send_response(&tx, fields, body).await.is_err() {
+        tx.reset(ErrorCode::INTERNAL_ERROR);
+    }
+}
+
+/// The request of a stream's first HEADERS, with the connection's [`PeerInfo`]; `None` when
+/// the header block is not a valid request (the stream is reset).
+fn incoming_request(
+    fields: Vec<HeaderField>,
+    end_stream: bool,
+    rx: StreamReceiver,
+    peer: &PeerInfo,
+) -> Option<Request<Body>> {
+    let (mut parts, ()) = build_request(&fields).ok()?.into_parts();
+    drop(fields);
+    parts.extensions.insert(peer.clone());
     let body = if end_stream {
         Body::empty()
     } else {
         Body::incoming(rx)
     };
-    // A panicking handler resets only this stream. It runs on this stream's task (not a task
-    // of its own: a spawn per request cost ~4 000 instructions of the ~55 000 a small request
-    // took, measured with callgrind).
-    match catch_unwind((handler)(Request::from_parts(parts, body))).await {
-        Ok(resp) => {
-            if send_response(&tx, resp).await.is_err() {
-                tx.reset(ErrorCode::INTERNAL_ERROR);
-            }
-        }
-        Err(()) => tx.reset(ErrorCode::INTERNAL_ERROR),
-    }
+    Some(Request::from_parts(parts, body))
 }
 
-/// Polls `fut`, turning a panic into `Err(())` (the panic hook has already reported it).
-async fn catch_unwind<F: Future>(fut: F) -> Result<F::Output, ()> {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(|cx| {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Err(_) => std::task::Poll::Ready(Err(())),
-        }
-    })
-    .await
-}
-
-async fn send_response(tx: &StreamSender, resp: Response<Body>) -> Result<(), Error> {
-    let (parts, mut body) = resp.into_parts();
+/// A response's header fields (`:status` first) and its body.
+fn response_head(resp: Response<Body>) -> (Vec<HeaderField>, Body) {
+    let (parts, body) = resp.into_parts();
     let mut fields = vec![HeaderField::new(
         &b":status"[..],
         Bytes::copy_from_slice(parts.status.as_str().as_bytes()),
     )];
     from_header_map(&parts.headers, &mut fields);
+    (fields, body)
+}
+
+/// Polls `fut` once, turning a panic into `Err(())` (the panic hook has already reported it).
+fn catch_unwind<F: Future>(fut: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<Result<F::Output, ()>> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
+        Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(_) => Poll::Ready(Err(())),
+    }
+}
+
+async fn send_response(
+    tx: &StreamSender,
+    fields: Vec<HeaderField>,
+    mut body: Body,
+) -> Result<(), Error> {
     let empty = body.is_empty_now() && body.trailers.is_none();
     if empty {
         return tx.send_headers(fields, true).await;
@@ -1082,7 +1166,9 @@ async fn send_response(tx: &StreamSender, resp: Response<Body>) -> Result<(), Er
         return trailers.await;
     }
     tx.send_headers(fields, false).await?;
-    send_body(tx, body, None).await
+    // Boxed: only streaming responses need the body loop's state; inline it would make every
+    // request's task that much larger, however small its response.
+    Box::pin(send_body(tx, body, None)).await
 }
 
 /// The method's name, without an allocation for the common ones.
@@ -1409,11 +1495,14 @@ impl Client {
                     } else {
                         Body {
                             inner: Inner::Incoming(Incoming {
-                                rx,
-                                cancel: Some(cancel),
-                                read_timeout: t.read,
-                                deadline,
-                                ended: false,
+                                client: Some(Box::new(ClientSide {
+                                    cancel,
+                                    read_timeout: t.read,
+                                    deadline,
+                                    waiting: None,
+                                    timer: None,
+                                })),
+                                ..Incoming::new(rx)
                             }),
                             trailers: None,
                         }
@@ -1516,3 +1605,4 @@ impl Drop for AbortOnDrop {
         }
     }
 }
+

@@ -217,9 +217,11 @@ impl Connection {
             block: None,
             hpack_enc: hpack::Encoder::new(),
             hpack_buf: BytesMut::new(),
-            out: BytesMut::with_capacity(4096),
+            // Empty until used, and given back when idle (`release_idle_buffers`): an idle
+            // connection keeps no working space.
+            out: BytesMut::new(),
             queued_control: 0,
-            scratch: BytesMut::with_capacity(4096),
+            scratch: BytesMut::new(),
             streams: IdMap::default(),
             ready: VecDeque::new(),
             wu_dirty: Vec::new(),
@@ -2003,6 +2005,42 @@ impl Connection {
     // =========================================================================================
     // Timers
     // =========================================================================================
+
+    /// Whether [`Connection::release_idle_buffers`] would give memory back: an empty encode
+    /// buffer or stream table that still holds its capacity.
+    pub fn holds_idle_buffers(&self) -> bool {
+        (self.out.is_empty() && self.out.capacity() > 0)
+            || (self.scratch.is_empty() && self.scratch.capacity() > 0)
+            || (self.hpack_buf.is_empty() && self.hpack_buf.capacity() > 0)
+            || (self.streams.is_empty() && self.streams.capacity() > 0)
+    }
+
+    /// Gives back the capacity of empty encode buffers and of an empty stream table, for a
+    /// connection that has been quiet a while (the driver calls it after its idle delay):
+    /// an idle connection then keeps only its state, not its working space (issue 5 §6:
+    /// ≤ 16 KiB per idle server connection). They grow again on the next use.
+    pub fn release_idle_buffers(&mut self) {
+        for b in [&mut self.out, &mut self.scratch, &mut self.hpack_buf] {
+            if b.is_empty() {
+                *b = BytesMut::new();
+            }
+        }
+        if self.streams.is_empty() {
+            self.streams = IdMap::default();
+        }
+        if self.ready.is_empty() {
+            self.ready = VecDeque::new();
+        }
+        if self.wu_dirty.is_empty() {
+            self.wu_dirty = Vec::new();
+        }
+        if self.queued_opens.is_empty() {
+            self.queued_opens = VecDeque::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+    }
 
     /// The next instant at which [`Connection::handle_timeout`] must be called (SETTINGS
     /// ACK timeout, keepalive PING or its timeout, drain deadline), if any.

@@ -63,6 +63,12 @@ impl<T> IdMap<T> {
     pub fn clear(&mut self) {
         self.map.clear();
     }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    pub fn capacity(&self) -> usize {
+        self.map.capacity()
+    }
 }
 
 /// The last `cap` closed streams and whether we reset them.

@@ -62,7 +62,13 @@ fn h2mux_config() -> h2mux::Config {
 type Tls = Option<(Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>)>;
 
 async fn serve(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
-    let mut server = Server::from_listener(listener, h2mux_config());
+    // Every connection of the harness comes from 127.0.0.1: the per-address limit (a defence
+    // against one client taking all connections) would refuse the memory rows' 1000.
+    let limits = h2mux::http::ServerLimits {
+        max_connections_per_ip: 10_000,
+        ..Default::default()
+    };
+    let mut server = Server::from_listener(listener, h2mux_config()).with_limits(limits);
     if let Some(cfg) = tls {
         server = server.with_tls(cfg);
     }
@@ -222,6 +228,8 @@ pub fn run(w: Workload, cfg: &Config) -> io::Result<Outcome> {
                 })
             })?
         }
+        Workload::MemConn => on_two_threads(serve, super::mem::per_idle_connection)?,
+        Workload::MemStream => on_two_threads(serve, super::mem::per_idle_stream)?,
         _ => return Ok(Outcome::NotBuilt),
     };
     Ok(Outcome::Measured(m))

@@ -386,6 +386,8 @@ pub fn run(proto: Proto, w: Workload, cfg: &Config) -> io::Result<Outcome> {
                 })
             })?
         }
+        Workload::MemConn => on_two_threads(server, super::mem::per_idle_connection)?,
+        Workload::MemStream => on_two_threads(server, super::mem::per_idle_stream)?,
         _ => return Ok(Outcome::NotBuilt),
     };
     Ok(Outcome::Measured(m))

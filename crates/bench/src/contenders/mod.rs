@@ -4,6 +4,7 @@
 pub mod h2mux;
 pub mod h2mux_rpc;
 pub mod hyper_peers;
+pub mod mem;
 pub mod pool;
 pub mod raw_tcp;
 pub mod raw_tls;
@@ -34,6 +35,13 @@ pub fn run(w: Workload, c: Contender, cfg: &Config) -> io::Result<Outcome> {
         (PoolGet | PoolBulk | PoolBulk100, _) => {
             Ok(Outcome::NotApplicable("the stream pool is h2mux's"))
         }
+        (MemConn | MemStream, H2mux | H2Default | H2Tuned) if cfg.tls => {
+            Ok(Outcome::NotApplicable("memory rows are cleartext"))
+        }
+        (MemConn | MemStream, H2mux) => h2mux::run(w, cfg),
+        (MemConn | MemStream, H2Default) => hyper_peers::run(hyper_peers::Proto::H2Default, w, cfg),
+        (MemConn | MemStream, H2Tuned) => hyper_peers::run(hyper_peers::Proto::H2Tuned, w, cfg),
+        (MemConn | MemStream, _) => Ok(Outcome::NotApplicable("memory rows are for HTTP/2 servers")),
         (_, Tonic) => Ok(Outcome::NotApplicable("tonic is for the RPC rows")),
         (_, RawTls) => raw_tls::run(w, cfg),
         (_, H2mux) => h2mux::run(w, cfg),
@@ -46,15 +54,104 @@ pub fn run(w: Workload, c: Contender, cfg: &Config) -> io::Result<Outcome> {
     }
 }
 
+/// Which half of a row this process runs (`h2mux bench --split`: the server half in a child
+/// process, the client half in the parent).
+#[derive(Debug, Clone, Copy)]
+enum Half {
+    Both,
+    Server,
+    Client(SocketAddr),
+}
+
+static HALF: std::sync::Mutex<Half> = std::sync::Mutex::new(Half::Both);
+
+fn set_half(h: Half) {
+    *HALF.lock().unwrap_or_else(|p| p.into_inner()) = h;
+}
+
+fn half() -> Half {
+    *HALF.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The server half of `(w, c)` only (the child process of a `--split` row): binds loopback,
+/// prints `listening ADDR` on stdout, and serves until stdin is closed. Returns without
+/// printing anything if the pair is not built or not applicable.
+pub fn serve_half(w: Workload, c: Contender, cfg: &Config) -> io::Result<()> {
+    set_half(Half::Server);
+    run(w, c, cfg).map(|_| ())
+}
+
+/// The client half of `(w, c)` only, against the server half listening at `addr` in another
+/// process.
+pub fn run_client_half(
+    w: Workload,
+    c: Contender,
+    cfg: &Config,
+    addr: SocketAddr,
+) -> io::Result<Outcome> {
+    set_half(Half::Client(addr));
+    let r = run(w, c, cfg);
+    set_half(Half::Both);
+    r
+}
+
+/// The server half: serve until stdin closes.
+fn serve_until_stdin_closes<S, SF>(server: S) -> io::Result<Measurement>
+where
+    S: FnOnce(tokio::net::TcpListener) -> SF,
+    SF: Future<Output = ()>,
+{
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
+    l.set_nonblocking(true)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening {}", l.local_addr()?)?;
+    out.flush()?;
+    drop(out);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 64];
+        while std::io::stdin().read(&mut sink).is_ok_and(|n| n > 0) {}
+        let _ = stop_tx.send(());
+    });
+    let rt = current_thread_rt()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(l)?;
+        tokio::select! {
+            _ = server(listener) => {}
+            _ = stop_rx => {}
+        }
+        Ok::<(), io::Error>(())
+    })?;
+    Ok(Measurement::default())
+}
+
+/// Worker threads of each side's runtime (1: a `current_thread` runtime, the default).
+static WORKERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
+/// Gives each side a multi-threaded runtime with `n` workers instead of a `current_thread`
+/// one (`h2mux bench --threads N`; with `--split` each process then uses every core, so that
+/// several connections can be served in parallel — what one connection is measured against).
+pub fn set_runtime_workers(n: usize) {
+    WORKERS.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
 fn current_thread_rt() -> io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    match WORKERS.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    }
 }
 
 /// Binds a listener, runs `server(listener)` on one OS thread and `client(addr)` on another,
 /// each with its own tokio `current_thread` runtime. The server is dropped (all its tasks
-/// cancelled) when the client returns.
+/// cancelled) when the client returns. Under `--split` only one half runs in this process
+/// ([`serve_half`], [`run_client_half`]).
 ///
 /// On loopback by default; under `--wan` ([`crate::wan::placement`]) the server thread enters
 /// the server namespace and binds the far end of the emulated link, and the client thread
@@ -66,6 +163,18 @@ where
     C: FnOnce(SocketAddr) -> CF + Send + 'static,
     CF: Future<Output = io::Result<Measurement>> + 'static,
 {
+    match half() {
+        Half::Both => {}
+        Half::Server => return serve_until_stdin_closes(server),
+        Half::Client(addr) => {
+            let t = std::thread::Builder::new()
+                .name("bench-client".into())
+                .spawn(move || current_thread_rt()?.block_on(client(addr)))?;
+            return t
+                .join()
+                .map_err(|_| io::Error::other("client thread panicked"))?;
+        }
+    }
     let placement = crate::wan::placement();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel::<io::Result<SocketAddr>>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
