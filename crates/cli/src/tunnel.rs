@@ -125,6 +125,13 @@ fn seconds(what: &str, s: f64) -> Result<Duration, String> {
 }
 
 impl Common {
+    /// `--stats-interval`, checked like the other durations.
+    fn stats_interval(&self) -> Result<Option<Duration>, String> {
+        self.stats_interval
+            .map(|s| seconds("stats-interval", s))
+            .transpose()
+    }
+
     fn secret(&self) -> Result<Vec<u8>, String> {
         let s = match (&self.secret, &self.secret_file) {
             (Some(s), _) => s.clone(),
@@ -227,12 +234,7 @@ async fn server(a: ServerArgs) -> Result<ExitCode, Failure> {
     cfg.stream_timeout = seconds("stream-timeout", a.stream_timeout).map_err(usage)?;
     cfg.keep_alive = seconds("keep-alive", a.common.keep_alive).map_err(usage)?;
     cfg.log = Some(log.clone());
-    let interval = a
-        .common
-        .stats_interval
-        .map(|s| seconds("stats-interval", s))
-        .transpose()
-        .map_err(usage)?;
+    let interval = a.common.stats_interval().map_err(usage)?;
     let mut server = TunnelServer::start(cfg).await.map_err(usage)?;
     if let (Some(p), Some(q)) = (server.pool_addr(), server.public_addr()) {
         println!("tunnel listening on {p}, public on {q}");
@@ -268,12 +270,7 @@ async fn client(a: ClientArgs) -> Result<ExitCode, Failure> {
     cfg.min_capacity = a.min_capacity;
     cfg.max_capacity = a.max_capacity;
     cfg.log = Some(log.clone());
-    let interval = a
-        .common
-        .stats_interval
-        .map(|s| seconds("stats-interval", s))
-        .transpose()
-        .map_err(usage)?;
+    let interval = a.common.stats_interval().map_err(usage)?;
     let mut client = TunnelClient::start(cfg).map_err(usage)?;
     spawn_stats(client.stats(), interval, log.clone());
     let r = tokio::select! {
