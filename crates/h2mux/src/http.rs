@@ -96,7 +96,10 @@ impl Incoming {
     /// The next event within the read timeout (counted from when the wait began) and the
     /// request deadline. Poll-based, with the timer kept here: a body's `data` future is then
     /// a pointer, not a timer — what every waiting request handler holds.
-    fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<StreamEvent>, Error>> {
+    fn poll_next_event(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<StreamEvent>, Error>> {
         if let Poll::Ready(ev) = self.rx.poll_recv(cx) {
             if let Some(c) = self.client.as_mut() {
                 c.waiting = None;
@@ -1605,4 +1608,3 @@ impl Drop for AbortOnDrop {
         }
     }
 }
-
