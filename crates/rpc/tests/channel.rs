@@ -481,7 +481,10 @@ async fn a_hundred_tasks_share_one_channel_over_two_connections() {
         }
     })
     .await;
-    assert!(filled.is_ok(), "the channel never opened its second connection");
+    assert!(
+        filled.is_ok(),
+        "the channel never opened its second connection"
+    );
     // Exactly two: 100 calls stay below the server's stream limit (256), so no extra
     // connection is due. (A dial that ended used to leave its connection neither "dialling"
     // nor listed for a moment, and a call in that gap dialled a third; this caught it now and

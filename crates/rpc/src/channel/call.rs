@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use h2mux::conn::{StreamEvent, StreamHandle, StreamReceiver, StreamSender};
+use h2mux::conn::{SendTicket, StreamEvent, StreamHandle, StreamReceiver, StreamSender};
 use h2mux::proto::{HeaderField, ResetCause};
 use h2mux::wire::ErrorCode;
 use tokio::time::Instant;
@@ -220,6 +220,13 @@ impl OutgoingCall {
     }
 
     async fn send_message(&mut self, msg: &[u8], last: bool) -> Result<(), Status> {
+        let sent = self.queue_message(msg, last)?;
+        self.await_sent(sent).await
+    }
+
+    /// Checks and frames one request message and hands it to the connection without
+    /// waiting; [`OutgoingCall::await_sent`] waits for the connection to take it.
+    pub(crate) fn queue_message(&mut self, msg: &[u8], last: bool) -> Result<SendTicket, Status> {
         if let Some(s) = &self.status {
             return Err(if s.code == Code::OK {
                 Status::new(Code::INTERNAL, "send on a call that has ended")
@@ -244,8 +251,12 @@ impl OutgoingCall {
         let mut b = BytesMut::new();
         message::encode(msg, self.send_encoding, &mut b);
         self.sent_end = last;
-        let sent = within(self.deadline, self.tx.send_data(b.freeze(), last)).await;
-        match sent {
+        Ok(self.tx.start_send_data(b.freeze(), last))
+    }
+
+    /// Waits (within the deadline) until the connection has taken a queued message.
+    pub(crate) async fn await_sent(&mut self, sent: SendTicket) -> Result<(), Status> {
+        match within(self.deadline, sent).await {
             None => Err(self.cancel_with(deadline_exceeded())),
             Some(Ok(())) => Ok(()),
             Some(Err(e)) => {
@@ -254,6 +265,11 @@ impl OutgoingCall {
                 Err(self.status_after_send_failure(fallback).await)
             }
         }
+    }
+
+    /// The call was never opened (its connection went away first): nothing to cancel.
+    pub(crate) fn never_opened(mut self) {
+        self.status = Some(Status::new(Code::UNAVAILABLE, "never opened"));
     }
 
     fn send_failed(&self, e: h2mux::Error) -> Status {

@@ -403,6 +403,18 @@ impl Channel {
     /// [`OutgoingCall::send_last`]), read replies with [`OutgoingCall::recv`]. Dropping the
     /// call before its status arrived cancels it (RST_STREAM CANCEL).
     pub async fn start(&self, path: &str, opts: CallOptions) -> Result<OutgoingCall, Status> {
+        self.open_call(path, opts, None).await
+    }
+
+    /// Opens a call and, if given, queues its first request message right behind the
+    /// HEADERS — both commands reach the connection task in one batch, leave in one write,
+    /// and the caller wakes once for both answers instead of once per step.
+    async fn open_call(
+        &self,
+        path: &str,
+        opts: CallOptions,
+        first: Option<(&[u8], bool)>,
+    ) -> Result<OutgoingCall, Status> {
         let deadline = opts.timeout.map(|t| Instant::now() + t);
         // A connection can go away between the pick and the open; the stream was never sent
         // then, so another connection may take it.
@@ -412,28 +424,37 @@ impl Channel {
             let conn = self.inner.pick(deadline, opts.wait_for_ready).await?;
             let active = call::ActiveCall::new(conn);
             let fields = self.inner.request_fields(path, &opts);
-            let open = active.conn().client.connection().open(fields, false);
+            let (stream, opened) = active.conn().client.connection().start_open(fields, false);
+            let mut call = OutgoingCall::new(
+                active,
+                stream,
+                deadline,
+                opts.gzip,
+                self.inner.cfg.max_send_message_size,
+                self.inner.cfg.max_receive_message_size,
+            );
+            let sent = match first {
+                Some((msg, last)) => Some(call.queue_message(msg, last)?),
+                None => None,
+            };
             let opened = match deadline {
-                Some(d) => tokio::time::timeout_at(d, open)
+                Some(d) => tokio::time::timeout_at(d, opened)
                     .await
                     .map_err(|_| deadline_exceeded())?,
-                None => open.await,
+                None => opened.await,
             };
             match opened {
-                Ok(stream) => {
-                    return Ok(OutgoingCall::new(
-                        active,
-                        stream,
-                        deadline,
-                        opts.gzip,
-                        self.inner.cfg.max_send_message_size,
-                        self.inner.cfg.max_receive_message_size,
-                    ))
+                Ok(()) => {
+                    if let Some(sent) = sent {
+                        call.await_sent(sent).await?;
+                    }
+                    return Ok(call);
                 }
                 Err(e) if attempts >= 3 => {
-                    return Err(unavailable(format!("cannot open a stream: {e}")))
+                    call.never_opened();
+                    return Err(unavailable(format!("cannot open a stream: {e}")));
                 }
-                Err(_) => continue,
+                Err(_) => call.never_opened(),
             }
         }
     }
@@ -445,8 +466,7 @@ impl Channel {
         request: &[u8],
         opts: CallOptions,
     ) -> Result<Bytes, Status> {
-        let mut call = self.start(path, opts).await?;
-        call.send_last(request).await?;
+        let mut call = self.open_call(path, opts, Some((request, true))).await?;
         call.recv_only_message().await
     }
 
@@ -458,9 +478,7 @@ impl Channel {
         request: &[u8],
         opts: CallOptions,
     ) -> Result<OutgoingCall, Status> {
-        let mut call = self.start(path, opts).await?;
-        call.send_last(request).await?;
-        Ok(call)
+        self.open_call(path, opts, Some((request, true))).await
     }
 
     /// A client-streaming call: sends every request, then waits for the one reply.
