@@ -16,7 +16,9 @@
 //!
 //! Both namespaces get TCP buffer limits of 64 MiB (`net.ipv4.tcp_rmem`/`tcp_wmem`) so that
 //! raw TCP — the yardstick — is limited by the link, not by the default 4 MiB send buffer;
-//! the comparison is then about each HTTP/2 engine's own flow-control windows.
+//! the comparison is then about each HTTP/2 engine's own flow-control windows. Both also get
+//! the same TCP congestion control (`--wan-cc`, default cubic): a new namespace would otherwise
+//! copy the host's, and a BBR host gives very different ramps than a cubic one.
 //!
 //! Root and iproute2 (`ip`, `tc`) are required; without them [`Link::create`] returns a clear
 //! [`LinkError`]. The namespaces are deleted on every exit path: when the [`Link`] is dropped
