@@ -16,7 +16,9 @@
 //!
 //! Both namespaces get TCP buffer limits of 64 MiB (`net.ipv4.tcp_rmem`/`tcp_wmem`) so that
 //! raw TCP — the yardstick — is limited by the link, not by the default 4 MiB send buffer;
-//! the comparison is then about each HTTP/2 engine's own flow-control windows.
+//! the comparison is then about each HTTP/2 engine's own flow-control windows. Both also get
+//! the same TCP congestion control (`--wan-cc`, default cubic): a new namespace would otherwise
+//! copy the host's, and a BBR host gives very different ramps than a cubic one.
 //!
 //! Root and iproute2 (`ip`, `tc`) are required; without them [`Link::create`] returns a clear
 //! [`LinkError`]. The namespaces are deleted on every exit path: when the [`Link`] is dropped
@@ -47,6 +49,11 @@ pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 const TUN_MTU: usize = 65_000;
 /// Bytes the TUN delay line holds per direction before it drops (a router's tail drop).
 const TUN_QUEUE_LIMIT: usize = 512 << 20;
+/// Packets a TUN device queues for its delay-line thread (the kernel's default is 500). The
+/// ring only bridges the moments the thread is not scheduled; at 500 packets it overflowed
+/// under load on 2 cores (`ip -s link` TX dropped), losses no real link of this kind has —
+/// the delay line's own queue ([`TUN_QUEUE_LIMIT`]) is the link's buffer.
+const TUN_TX_QUEUE: u32 = 8192;
 /// TCP buffer limit set in both namespaces.
 const TCP_BUFFER_MAX: u32 = 64 << 20;
 
@@ -211,6 +218,45 @@ pub fn enter_namespace(name: &str) -> io::Result<()> {
     }
 }
 
+/// Sets the default TCP congestion control of namespace `ns` to `cc`.
+///
+/// Linux lets a namespace other than the initial one pick only an algorithm listed in the
+/// host-wide `net.ipv4.tcp_allowed_congestion_control` (the host's own default is always
+/// listed; on a host whose default is `bbr`, `cubic` usually is not). When the first attempt is
+/// refused, `cc` is added to that list — which only allows it, it changes no socket — and the
+/// setting is retried; a note on stderr says so.
+fn set_congestion_control(ns: &str, cc: &str) -> Result<(), LinkError> {
+    let value = format!("net.ipv4.tcp_congestion_control={cc}");
+    let set = || run(&["ip", "netns", "exec", ns, "sysctl", "-q", "-w", &value]);
+    let Err(first) = set() else {
+        return Ok(());
+    };
+    let available = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
+        .unwrap_or_default();
+    if !available.split_whitespace().any(|a| a == cc) {
+        return Err(LinkError::Command {
+            cmd: format!("sysctl -w {value}"),
+            stderr: format!(
+                "this kernel has no congestion control {cc:?} (available: {})",
+                available.trim()
+            ),
+        });
+    }
+    let allowed_path = "/proc/sys/net/ipv4/tcp_allowed_congestion_control";
+    let allowed = std::fs::read_to_string(allowed_path).unwrap_or_default();
+    if allowed.split_whitespace().any(|a| a == cc) {
+        return Err(first);
+    }
+    let widened = format!("{} {cc}", allowed.trim());
+    std::fs::write(allowed_path, &widened)
+        .map_err(|e| LinkError::Io("adding to net.ipv4.tcp_allowed_congestion_control", e))?;
+    eprintln!(
+        "h2mux bench --wan: added {cc:?} to net.ipv4.tcp_allowed_congestion_control \
+         (now {widened:?}) so that the namespaces may use it"
+    );
+    set()
+}
+
 /// Deletes namespaces left behind by earlier runs whose process no longer exists.
 pub fn remove_stale() {
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
@@ -269,7 +315,12 @@ pub fn install_signal_cleanup() {
 
 impl Link {
     /// Creates the namespaces and the link, and places the harness's threads on its ends.
-    pub fn create(spec: LinkSpec) -> Result<Link, LinkError> {
+    /// `congestion_control` (e.g. `"cubic"`, `"bbr"`) is set in both namespaces for every
+    /// contender alike; `None` keeps what a new namespace inherits from the host (Linux copies
+    /// the initial namespace's `net.ipv4.tcp_congestion_control`), which varies from machine
+    /// to machine and changes the figures (see BENCHMARKS.md, "--wan and the congestion
+    /// control").
+    pub fn create(spec: LinkSpec, congestion_control: Option<&str>) -> Result<Link, LinkError> {
         if !is_root() {
             return Err(LinkError::NotRoot);
         }
@@ -302,6 +353,9 @@ impl Link {
             }
             let core = format!("net.core.rmem_max={TCP_BUFFER_MAX}");
             let _ = run(&["ip", "netns", "exec", ns, "sysctl", "-q", "-w", &core]);
+            if let Some(cc) = congestion_control {
+                set_congestion_control(ns, cc)?;
+            }
         }
         let netem_works = run(&[
             "tc", "-n", &server_ns, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms",
@@ -386,6 +440,8 @@ impl Link {
                 TUN_NAME,
                 "mtu",
                 &TUN_MTU.to_string(),
+                "txqueuelen",
+                &TUN_TX_QUEUE.to_string(),
                 "up",
             ])?;
         }

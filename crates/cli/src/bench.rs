@@ -47,6 +47,11 @@ pub struct Args {
     /// iproute2; uses `tc netem` when the kernel has it, an in-process TUN delay line otherwise.
     #[arg(long, value_name = "RTT_MS[,LOSS%]")]
     wan: Option<h2mux_bench::wan::LinkSpec>,
+    /// With `--wan`: the TCP congestion control of both namespaces, for every contender
+    /// (`cubic`, Linux's default; `bbr`; ... or `inherit` to keep the host's, which a new
+    /// namespace copies and which differs between machines).
+    #[arg(long, value_name = "NAME", default_value = "cubic", requires = "wan")]
+    wan_cc: String,
 }
 
 /// Runs `h2mux bench`.
@@ -58,11 +63,13 @@ pub fn run(args: Args) -> ExitCode {
     let link = match args.wan {
         Some(spec) => {
             h2mux_bench::wan::install_signal_cleanup();
-            match h2mux_bench::wan::Link::create(spec) {
+            let cc = (args.wan_cc != "inherit").then_some(args.wan_cc.as_str());
+            match h2mux_bench::wan::Link::create(spec, cc) {
                 Ok(link) => {
                     eprintln!(
-                        "h2mux bench --wan: {spec} ({:?}) between two network namespaces",
-                        link.emulator
+                        "h2mux bench --wan: {spec} ({:?}, congestion control {}) between two \
+                         network namespaces",
+                        link.emulator, args.wan_cc
                     );
                     Some(link)
                 }

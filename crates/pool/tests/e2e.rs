@@ -94,6 +94,76 @@ async fn zero_copy_chunks_and_the_byte_interface_mix() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_read_buffer_takes_what_arrived_then_the_end() {
+    // `AsyncRead` fills a large buffer from every piece that has already arrived (not one
+    // frame per read); the end is reported by the read after the data, and stays.
+    let certs = certs();
+    let server = server(16, &certs).await;
+    let client = client(&server.local_addr().unwrap().to_string(), &certs);
+    let (id, mut s) = server.incoming_get(T).await.unwrap();
+    let mut c = client.outgoing_get(id, T).await.unwrap();
+    let data = bytes::Bytes::from(payload(21, (3 << 20) + 12_345));
+    for part in data.chunks(1 << 20) {
+        c.write_chunk(data.slice_ref(part)).await.unwrap();
+    }
+    for part in [&b"tail"[..], b"-", b"end"] {
+        c.write_all(part).await.unwrap();
+    }
+    c.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 8 << 20];
+    loop {
+        let n = s.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got.len(), data.len() + 8, "every byte, then EOF");
+    assert!(check_payload(21, &got[..data.len()]), "intact and in order");
+    assert_eq!(&got[data.len()..], b"tail-end");
+    assert_eq!(s.read(&mut buf).await.unwrap(), 0, "EOF stays EOF");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_after_data_is_an_error_never_an_end_with_a_large_read_buffer() {
+    let certs = certs();
+    let server = server(16, &certs).await;
+    let client = client(&server.local_addr().unwrap().to_string(), &certs);
+    let (id, mut s) = server.incoming_get(T).await.unwrap();
+    let mut c = client.outgoing_get(id, T).await.unwrap();
+    c.write_all(&payload(22, 2 << 20)).await.unwrap();
+    c.flush().await.unwrap();
+    let mut first = [0u8; 1];
+    s.read_exact(&mut first).await.unwrap();
+    c.reset();
+    let mut got = first.to_vec();
+    let mut buf = vec![0u8; 8 << 20];
+    let err = loop {
+        match s.read(&mut buf).await {
+            Ok(0) => panic!(
+                "a reset stream read as a clean end after {} bytes",
+                got.len()
+            ),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    assert!(got.len() <= 2 << 20);
+    assert_eq!(
+        got,
+        payload(22, 2 << 20)[..got.len()],
+        "what arrived is a prefix"
+    );
+    assert_eq!(
+        s.read(&mut buf).await.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionReset,
+        "the error stays"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_and_end_sent_before_the_stream_is_taken_are_handed_out() {
     let certs = certs();
     let server = server(16, &certs).await;

@@ -6,7 +6,10 @@
 //! * `pool-get`: the latency of `outgoing_get` for a stream already pre-opened in the client
 //!   pool (the client waits until the announced ID is in its pool, then times the get).
 //! * `pool-bulk`: one pooled stream downloading with the raw-tcp protocol (8-byte length, N
-//!   bytes back in 1 MiB writes), beside raw TCP and raw TLS doing the same on a socket.
+//!   bytes back in 1 MiB writes), beside raw TCP and raw TLS doing the same on a socket. The
+//!   value is the `AsyncRead`/`AsyncWrite` stream; the note adds the zero-copy chunk API on a
+//!   second stream, and the process CPU seconds per GiB of each. `POOL_ONLY=io` or
+//!   `POOL_ONLY=chunk` runs only one of the two (`examples/load pool-bulk h2mux 1024`).
 //! * `pool-bulk-100`: 100 pooled streams of one pool connection in parallel, beside 100 TCP
 //!   and 100 TLS connections.
 
@@ -173,7 +176,17 @@ pub fn run(w: Workload, cfg: &Config) -> io::Result<Outcome> {
                 // The byte interface (AsyncRead/AsyncWrite, as on a socket), then the
                 // zero-copy API, one stream each.
                 let mut rates = Vec::new();
+                let mut cpu = Vec::new();
+                // `POOL_ONLY=io|chunk` runs one of the two (for profiling with examples/load).
+                let only = std::env::var("POOL_ONLY").ok();
                 for api in [1u8, 0] {
+                    let c0 = crate::cpu_seconds();
+                    let skip = if api == 0 { "io" } else { "chunk" };
+                    if only.as_deref() == Some(skip) {
+                        rates.push(0.0);
+                        cpu.push(0.0);
+                        continue;
+                    }
                     let id = next_id(&mut ctl).await?;
                     let mut s = pool
                         .outgoing_get(id, WAIT)
@@ -187,13 +200,16 @@ pub fn run(w: Workload, cfg: &Config) -> io::Result<Outcome> {
                         fetch(&mut s, cfg.bulk1_bytes, t + cfg.max_time).await?
                     };
                     rates.push(mib_per_s(got, t.elapsed().as_secs_f64()));
+                    // Process CPU (both threads) per GiB: steadier than MiB/s on a shared box.
+                    let gib = got as f64 / f64::from(1u32 << 30);
+                    cpu.push((crate::cpu_seconds() - c0) / gib);
                 }
                 Ok(Measurement {
                     value: rates[0],
                     unit: "MiB/s",
                     note: format!(
-                        "1 pooled stream (TLS 1.3 + h2), AsyncRead/AsyncWrite; zero-copy chunk API {:.1} MiB/s",
-                        rates[1]
+                        "1 pooled stream (TLS 1.3 + h2), AsyncRead/AsyncWrite ({:.2} cpu s/GiB); zero-copy chunk API {:.1} MiB/s ({:.2} cpu s/GiB)",
+                        cpu[0], rates[1], cpu[1]
                     ),
                     ..Default::default()
                 })
