@@ -826,6 +826,36 @@ struct Driver<IO> {
     give_up_at: Option<Instant>,
 }
 
+impl<IO> Driver<IO> {
+    /// Once the task no longer takes commands (closing, lingering, done, or dropped by the
+    /// runtime): closes the queue, so later sends fail at once, and answers what is still in
+    /// it — every ticket fails and an unopened stream learns the connection is gone. Left in
+    /// the queue, they would wait for a task that never reads it again.
+    fn refuse_commands(&mut self) {
+        self.commands.close();
+        while let Ok(c) = self.commands.try_recv() {
+            let e = Error::ConnectionClosed;
+            match c {
+                Command::Open { stream, seq, .. } => {
+                    stream.push(StreamEvent::ConnectionLost(e.clone()));
+                    stream.answer(seq, Err(e));
+                    stream.detach();
+                }
+                Command::Headers { stream, seq, .. }
+                | Command::Data { stream, seq, .. }
+                | Command::Trailers { stream, seq, .. } => stream.answer(seq, Err(e)),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl<IO> Drop for Driver<IO> {
+    fn drop(&mut self) {
+        self.refuse_commands();
+    }
+}
+
 impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     fn new(
         io: IO,
@@ -1443,6 +1473,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
         let d = self.get_mut();
         d.dispatch_budget = DISPATCH_SLICE;
         for _ in 0..TURNS_PER_POLL {
+            if d.phase != Phase::Running {
+                d.refuse_commands();
+            }
             if d.phase == Phase::Closing && d.pending.is_empty() {
                 match Pin::new(&mut d.io).poll_shutdown(cx) {
                     Poll::Pending => return Poll::Pending,

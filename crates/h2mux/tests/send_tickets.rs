@@ -140,3 +140,28 @@ async fn a_ticket_on_a_closed_connection_fails_and_closed_resolves() {
         "{ev:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_opened_on_a_closing_connection_fails_at_once_instead_of_waiting() {
+    // Bug: commands reaching a connection task after it stopped taking them (here: lingering
+    // after a graceful close, reading what the peer still sends for up to 2 s) stayed in its
+    // queue unanswered, and were dropped unanswered when the task ended: the opener waited
+    // for ever. The peer here holds its end open and reads nothing, so the task lingers.
+    let (a, _peer) = tokio::io::duplex(1 << 20);
+    let (c, _) = spawn(a, Role::Client, Config::default());
+    c.shutdown();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (stream, opened) = c.start_open(request(), true);
+    let answer = tokio::time::timeout(Duration::from_millis(500), opened)
+        .await
+        .expect("the open is answered while the connection lingers");
+    assert!(answer.is_err(), "{answer:?}");
+    let (_tx, mut rx) = stream.split();
+    let ev = tokio::time::timeout(Duration::from_millis(500), rx.recv())
+        .await
+        .expect("the stream learns at once that it will not open");
+    assert!(
+        matches!(ev, None | Some(StreamEvent::ConnectionLost(_))),
+        "{ev:?}"
+    );
+}
