@@ -42,18 +42,30 @@ async fn echo(mut stream: StreamHandle) {
     let _ = tx.send_data(Bytes::from(body), true).await;
 }
 
+/// A client connection to a server whose every incoming stream runs `handler` in a task,
+/// joined by an in-memory pipe of `pipe` bytes.
+fn serve_pair<F, Fut>(pipe: usize, handler: F) -> h2mux::conn::ConnectionHandle
+where
+    F: Fn(StreamHandle) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (a, b) = tokio::io::duplex(pipe);
+    let (client, _) = spawn(a, Role::Client, Config::default());
+    let (server, mut incoming) = spawn(b, Role::Server, Config::default());
+    tokio::spawn(async move {
+        let _server = server;
+        while let Some(s) = incoming.recv().await {
+            tokio::spawn(handler(s));
+        }
+    });
+    client
+}
+
 #[tokio::test(start_paused = true)]
 async fn many_requests_in_each_read_are_all_answered_without_waiting_on_a_timer() {
     // 100 workers, 20 requests each, one connection: every read of the server holds far
     // more than one slice of events, and so does every read of the client.
-    let (a, b) = tokio::io::duplex(1 << 20);
-    let (client, _) = spawn(a, Role::Client, Config::default());
-    let (_server, mut incoming) = spawn(b, Role::Server, Config::default());
-    tokio::spawn(async move {
-        while let Some(s) = incoming.recv().await {
-            tokio::spawn(echo(s));
-        }
-    });
+    let client = serve_pair(1 << 20, echo);
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..100u32 {
@@ -95,22 +107,15 @@ async fn many_requests_in_each_read_are_all_answered_without_waiting_on_a_timer(
 async fn many_streams_of_data_in_each_read_all_arrive_without_waiting_on_a_timer() {
     // 100 streams each receive 1 MiB in 16 KiB frames: every read of the client holds many
     // DATA frames of many streams, far more than one slice, and the readers send little back.
-    let (a, b) = tokio::io::duplex(4 << 20);
-    let (client, _) = spawn(a, Role::Client, Config::default());
-    let (_server, mut incoming) = spawn(b, Role::Server, Config::default());
-    tokio::spawn(async move {
-        while let Some(s) = incoming.recv().await {
-            tokio::spawn(async move {
-                let (tx, _rx) = s.split();
-                let head = vec![HeaderField::new(&b":status"[..], &b"200"[..])];
-                drop(tx.start_send_headers(head, false));
-                let chunk = Bytes::from(vec![7u8; 64 << 10]);
-                for i in 0..16 {
-                    if tx.send_data(chunk.clone(), i == 15).await.is_err() {
-                        return;
-                    }
-                }
-            });
+    let client = serve_pair(4 << 20, |s: StreamHandle| async move {
+        let (tx, _rx) = s.split();
+        let head = vec![HeaderField::new(&b":status"[..], &b"200"[..])];
+        drop(tx.start_send_headers(head, false));
+        let chunk = Bytes::from(vec![7u8; 64 << 10]);
+        for i in 0..16 {
+            if tx.send_data(chunk.clone(), i == 15).await.is_err() {
+                return;
+            }
         }
     });
     let started = Instant::now();
