@@ -4,7 +4,8 @@
 //!
 //! # The task
 //! [`spawn`] starts one future per connection that polls, in turn: every queued command, the
-//! socket (reads fed to the core until the socket has nothing more), the core's output
+//! socket (reads fed to the core until the socket has nothing more, the events they make
+//! handed to the streams a slice at a time — see `Driver::dispatch_events`), the core's output
 //! (everything it has to send, gathered into vectored writes of up to [`MAX_IOVECS`] chunks —
 //! whatever was queued by all streams since the last write leaves in one syscall), and one
 //! timer (the core's deadlines, and the idle deadline that gives the read buffers back).
