@@ -80,9 +80,6 @@ const READS_PER_TURN: usize = 16;
 const TURNS_PER_POLL: usize = 32;
 /// Stream events handed out per poll before the task yields (see [`Driver::dispatch_events`]).
 const DISPATCH_SLICE: usize = 32;
-/// Output smaller than this, made after stream tasks were woken or sent commands, waits one
-/// trip through the runtime's queue before it is written (see [`Driver::poll_writes`]).
-const GATHER_BELOW: usize = 64 << 10;
 /// A connection with no reads or writes for this long gives its big buffers back.
 pub const IDLE_RELEASE: Duration = Duration::from_secs(1);
 /// How long an aborted connection may still try to write its GOAWAY.
@@ -799,13 +796,6 @@ struct Driver<IO> {
     pending_bytes: usize,
     /// Bytes written since the last flush.
     unflushed: bool,
-    /// Since the last write: commands were taken or events handed to streams, so stream
-    /// tasks are (or were just made) runnable and may be about to add to the output.
-    stirred: bool,
-    /// The write now waiting was already held back once to gather what those tasks add.
-    gathered: bool,
-    /// This turn held the write back: the task yields to the runtime's queue before it.
-    yield_for_gather: bool,
     /// Stream events still to hand out this poll (see [`DISPATCH_SLICE`]).
     dispatch_budget: usize,
     /// Events wait in the core because the budget ran out: hand them out next poll.
@@ -883,9 +873,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             pending: VecDeque::new(),
             pending_bytes: 0,
             unflushed: false,
-            stirred: false,
-            gathered: false,
-            yield_for_gather: false,
             dispatch_budget: usize::MAX,
             events_left: false,
             chunks: Vec::new(),
@@ -929,7 +916,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             match self.commands.poll_recv(cx) {
                 Poll::Ready(Some(c)) => {
                     self.command(c);
-                    self.stirred = true;
                     n += 1;
                 }
                 Poll::Ready(None) => {
@@ -1005,11 +991,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             if self.pending.is_empty() {
                 break;
             }
-            if self.should_gather() {
-                self.gathered = true;
-                self.yield_for_gather = true;
-                break;
-            }
             let mut iov = [IoSlice::new(&[]); MAX_IOVECS];
             let mut k = 0;
             for (slot, chunk) in iov.iter_mut().zip(self.pending.iter()) {
@@ -1024,8 +1005,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 }
                 Poll::Ready(Ok(n)) => {
                     self.advance(n);
-                    self.stirred = false;
-                    self.gathered = false;
                     self.unflushed = true;
                     self.last_io = Instant::now();
                     progress = true;
@@ -1043,22 +1022,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             }
         }
         progress
-    }
-
-    /// Flush combining across tasks. A write made the moment the first stream task's
-    /// command arrives carries that one stream's frames: the runtime runs this task as soon as
-    /// it is woken (tokio's LIFO slot puts it next on the waking thread), while the other
-    /// stream tasks it woke with the same read are still queued behind it. Small output made
-    /// after such a stir therefore waits for one trip through the runtime's run queue (the
-    /// task wakes itself and yields), so those tasks add their frames first and everything
-    /// leaves in one vectored write. Once per write, never when the output is already large
-    /// (bulk transfers) or the connection is closing. Measured: BENCHMARKS.md, "rps write
-    /// gathering".
-    fn should_gather(&self) -> bool {
-        self.stirred
-            && !self.gathered
-            && self.phase == Phase::Running
-            && self.pending_bytes < GATHER_BELOW
     }
 
     fn write_failed(&mut self) {
@@ -1206,7 +1169,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 break;
             };
             self.dispatch_budget = self.dispatch_budget.saturating_sub(1);
-            self.stirred = true;
             match ev {
                 Event::Headers {
                     id,
@@ -1501,10 +1463,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
             }
             let progress = d.turn(cx);
             if d.events_left && d.phase == Phase::Running {
-                d.yield_for_gather = true;
-            }
-            if d.yield_for_gather {
-                d.yield_for_gather = false;
+                // The rest of the events after the tasks just woken have run (see
+                // `dispatch_events`).
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
