@@ -140,7 +140,7 @@ fn status_of(fields: &[HeaderField]) -> Status {
 }
 
 /// `fut`'s output, or None when `deadline` passed first.
-async fn within<T>(
+pub(super) async fn within<T>(
     deadline: Option<Instant>,
     fut: impl std::future::Future<Output = T>,
 ) -> Option<T> {

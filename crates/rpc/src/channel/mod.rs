@@ -437,12 +437,9 @@ impl Channel {
                 Some((msg, last)) => Some(call.queue_message(msg, last)?),
                 None => None,
             };
-            let opened = match deadline {
-                Some(d) => tokio::time::timeout_at(d, opened)
-                    .await
-                    .map_err(|_| deadline_exceeded())?,
-                None => opened.await,
-            };
+            let opened = call::within(deadline, opened)
+                .await
+                .ok_or_else(deadline_exceeded)?;
             match opened {
                 Ok(()) => {
                     if let Some(sent) = sent {
