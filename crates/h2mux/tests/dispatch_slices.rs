@@ -5,7 +5,7 @@
 //! (the 1 s idle release) and the elapsed virtual time would show it.
 
 use bytes::Bytes;
-use h2mux::conn::{spawn, StreamEvent, StreamHandle};
+use h2mux::conn::{spawn, StreamEvent, StreamHandle, StreamReceiver};
 use h2mux::proto::{HeaderField, Role};
 use h2mux::Config;
 use std::time::Duration;
@@ -61,6 +61,37 @@ where
     client
 }
 
+/// The response body of a stream (its head is skipped); any other event fails `what`.
+async fn response_body(rx: &mut StreamReceiver, what: &str) -> Vec<u8> {
+    let mut got = Vec::new();
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            StreamEvent::Data(d, end) => {
+                got.extend_from_slice(&d);
+                if end {
+                    break;
+                }
+            }
+            StreamEvent::Headers(_, false) => {}
+            other => panic!("{what}: unexpected {other:?}"),
+        }
+    }
+    got
+}
+
+/// Joins every task, then checks that the virtual clock barely moved: no connection sat
+/// waiting for a timer.
+async fn finish_without_a_timer(mut tasks: tokio::task::JoinSet<()>, started: Instant, what: &str) {
+    while let Some(r) = tasks.join_next().await {
+        r.expect("a task failed");
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(500),
+        "{what} took {elapsed:?} of virtual time: a connection waited on a timer"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn many_requests_in_each_read_are_all_answered_without_waiting_on_a_timer() {
     // 100 workers, 20 requests each, one connection: every read of the server holds far
@@ -76,31 +107,12 @@ async fn many_requests_in_each_read_are_all_answered_without_waiting_on_a_timer(
                 let (stream, _opened) = client.start_open(request(), false);
                 let (tx, mut rx) = stream.split();
                 drop(tx.start_send_data(payload.clone(), true));
-                let mut got = Vec::new();
-                while let Some(ev) = rx.recv().await {
-                    match ev {
-                        StreamEvent::Data(d, end) => {
-                            got.extend_from_slice(&d);
-                            if end {
-                                break;
-                            }
-                        }
-                        StreamEvent::Headers(_, false) => {}
-                        other => panic!("worker {w} request {i}: unexpected {other:?}"),
-                    }
-                }
+                let got = response_body(&mut rx, &format!("worker {w} request {i}")).await;
                 assert_eq!(got, payload, "worker {w} request {i}: the echo differs");
             }
         });
     }
-    while let Some(r) = workers.join_next().await {
-        r.expect("a worker failed");
-    }
-    let elapsed = started.elapsed();
-    assert!(
-        elapsed < Duration::from_millis(500),
-        "2 000 requests took {elapsed:?} of virtual time: a connection waited on a timer"
-    );
+    finish_without_a_timer(workers, started, "2 000 requests").await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -125,28 +137,9 @@ async fn many_streams_of_data_in_each_read_all_arrive_without_waiting_on_a_timer
         readers.spawn(async move {
             let stream = client.open(request(), true).await.expect("open");
             let (_tx, mut rx) = stream.split();
-            let mut n = 0usize;
-            while let Some(ev) = rx.recv().await {
-                match ev {
-                    StreamEvent::Data(d, end) => {
-                        n += d.len();
-                        if end {
-                            break;
-                        }
-                    }
-                    StreamEvent::Headers(_, false) => {}
-                    other => panic!("stream {r}: unexpected {other:?}"),
-                }
-            }
+            let n = response_body(&mut rx, &format!("stream {r}")).await.len();
             assert_eq!(n, 1 << 20, "stream {r}: bytes lost");
         });
     }
-    while let Some(r) = readers.join_next().await {
-        r.expect("a reader failed");
-    }
-    let elapsed = started.elapsed();
-    assert!(
-        elapsed < Duration::from_millis(500),
-        "100 MiB over 100 streams took {elapsed:?} of virtual time: a connection waited on a timer"
-    );
+    finish_without_a_timer(readers, started, "100 MiB over 100 streams").await;
 }
