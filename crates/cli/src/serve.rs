@@ -195,7 +195,6 @@ pub fn run(args: Args) -> ExitCode {
     })
 }
 
-
 /// The server's counters as a JSON object.
 fn stats_response(h: &h2mux::ServerHandle) -> Response<Body> {
     let s = h.stats();

@@ -189,7 +189,6 @@ fn spawn_stats(stats: Arc<TunnelStats>, interval: Option<Duration>, log: LogSink
     });
 }
 
-
 /// Runs `h2mux tunnel`.
 pub fn run(args: Args) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()

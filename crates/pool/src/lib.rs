@@ -9,6 +9,8 @@
 //!   streams out in arrival order with [`ServerPool::incoming_get`].
 //! * [`PoolStream`] is the stream itself: `AsyncRead + AsyncWrite`, half-close, per-stream
 //!   timeouts, the addresses and TLS session of its connection.
+//! * [`relay()`] joins a socket to a pooled stream both ways without copying the octets
+//!   (`copy_bidirectional` without its two extra copies);
 //! * [`tunnel`]: a reverse TCP tunnel on the pool (`h2mux tunnel server|client`).
 //!
 //! The pure parts, each tested on its own:
@@ -31,6 +33,7 @@ pub mod client;
 pub mod error;
 pub mod id;
 pub mod protocol;
+pub mod relay;
 pub mod server;
 pub mod stream;
 pub mod transport;
@@ -40,6 +43,7 @@ pub use client::{ClientConfig, ClientPool};
 pub use error::PoolError;
 pub use id::PoolStreamId;
 pub use protocol::{ProtocolError, TlsMode};
+pub use relay::relay;
 pub use server::{ServerConfig, ServerPool};
 pub use stream::PoolStream;
 pub use transport::{Dialer, Level, Listen, LogSink, Resolver, TlsInfo, Transport};

@@ -17,6 +17,7 @@
 //! * **Zero copy**: [`PoolStream::read_chunk`] hands out the received `Bytes` as they are
 //!   and [`PoolStream::write_chunk`] queues a `Bytes` without copying; `AsyncRead` and
 //!   `AsyncWrite` copy once each way (into the caller's buffer; into a recycled arena).
+//!   [`crate::relay()`] joins a socket to a stream this way, without copying.
 //! * **Timeouts** are per stream ([`PoolStream::set_read_timeout`],
 //!   [`PoolStream::set_write_timeout`]): a read or write that cannot finish in time fails
 //!   with `TimedOut`; the stream stays usable and other streams are not affected (the Go
@@ -284,7 +285,7 @@ impl PoolStream {
     }
 
     /// Ready when a write may be queued: not shut down, and room in flight.
-    fn poll_writable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    pub(crate) fn poll_writable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.end_sent {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
@@ -412,6 +413,13 @@ impl PoolStream {
                 }
                 Poll::Pending
             }
+        }
+    }
+
+    /// Queues `data` without waiting (after [`PoolStream::poll_writable`] said there is room).
+    pub(crate) fn queue_chunk(&mut self, data: Bytes) {
+        if !data.is_empty() {
+            self.start_send(data, false);
         }
     }
 

@@ -41,7 +41,9 @@ pub fn run(w: Workload, c: Contender, cfg: &Config) -> io::Result<Outcome> {
         (MemConn | MemStream, H2mux) => h2mux::run(w, cfg),
         (MemConn | MemStream, H2Default) => hyper_peers::run(hyper_peers::Proto::H2Default, w, cfg),
         (MemConn | MemStream, H2Tuned) => hyper_peers::run(hyper_peers::Proto::H2Tuned, w, cfg),
-        (MemConn | MemStream, _) => Ok(Outcome::NotApplicable("memory rows are for HTTP/2 servers")),
+        (MemConn | MemStream, _) => {
+            Ok(Outcome::NotApplicable("memory rows are for HTTP/2 servers"))
+        }
         (_, Tonic) => Ok(Outcome::NotApplicable("tonic is for the RPC rows")),
         (_, RawTls) => raw_tls::run(w, cfg),
         (_, H2mux) => h2mux::run(w, cfg),

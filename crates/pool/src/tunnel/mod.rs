@@ -280,7 +280,7 @@ async fn pipe<T: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     tokio::select! {
-        r = tokio::io::copy_bidirectional_with_sizes(&mut outside, stream, 64 << 10, 64 << 10) => {
+        r = crate::relay(&mut outside, stream) => {
             r.map_err(PipeError::Io)
         }
         _ = watch => Err(PipeError::Idle(idle)),
