@@ -13,24 +13,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const T: Duration = Duration::from_secs(10);
 
-/// Takes one stream on the server and the same stream on the client (the ID passed in
-/// process, as an application would over its control stream).
-async fn pair(
-    server: &ServerPool,
-    client: &ClientPool,
-) -> (h2mux_pool::PoolStream, h2mux_pool::PoolStream) {
-    let (id, s) = server.incoming_get(T).await.unwrap();
-    let c = client.outgoing_get(id, T).await.unwrap();
-    (s, c)
-}
-
-async fn setup(server_capacity: usize) -> (ServerPool, ClientPool, Certs) {
-    let certs = certs();
-    let server = server(server_capacity, &certs).await;
-    let client = client(&server.local_addr().unwrap().to_string(), &certs);
-    (server, client, certs)
-}
-
 /// Fault 1: the Go server stalls after `maxCap` streams per connection (its handlers never
 /// return). Ours serves any number over one connection, and streams in use do not count.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,11 +14,8 @@ const T: Duration = Duration::from_secs(10);
 /// becomes the other side's end of file, and the relay reports the octets of each way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_ways_intact_with_each_end_passed_on() {
-    let certs = certs();
-    let server = server(16, &certs).await;
-    let client = client(&server.local_addr().unwrap().to_string(), &certs);
-    let (id, mut s) = server.incoming_get(T).await.unwrap();
-    let c = client.outgoing_get(id, T).await.unwrap();
+    let (server, client, _certs) = setup(16).await;
+    let (mut s, c) = pair(&server, &client).await;
 
     // `outside` is the relayed socket's far end; the test plays the application there.
     let (mut near, outside) = tokio::io::duplex(64 << 10);
@@ -69,11 +66,8 @@ async fn both_ways_intact_with_each_end_passed_on() {
 /// clean end, and the socket side is let go.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_stream_fails_the_relay() {
-    let certs = certs();
-    let server = server(16, &certs).await;
-    let client = client(&server.local_addr().unwrap().to_string(), &certs);
-    let (id, mut s) = server.incoming_get(T).await.unwrap();
-    let mut c = client.outgoing_get(id, T).await.unwrap();
+    let (server, client, _certs) = setup(16).await;
+    let (mut s, mut c) = pair(&server, &client).await;
     let (mut near, mut outside) = tokio::io::duplex(64 << 10);
     let relay = tokio::spawn(async move { h2mux_pool::relay(&mut near, &mut s).await });
 
@@ -94,11 +88,8 @@ async fn a_reset_stream_fails_the_relay() {
 /// `TimedOut` instead of holding the socket for ever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_read_timeout_bounds_a_silent_peer() {
-    let certs = certs();
-    let server = server(16, &certs).await;
-    let client = client(&server.local_addr().unwrap().to_string(), &certs);
-    let (id, mut s) = server.incoming_get(T).await.unwrap();
-    let _c = client.outgoing_get(id, T).await.unwrap();
+    let (server, client, _certs) = setup(16).await;
+    let (mut s, _c) = pair(&server, &client).await;
     s.set_read_timeout(Some(Duration::from_millis(200)));
     let (mut near, _outside) = tokio::io::duplex(64 << 10);
     let err = tokio::time::timeout(T, h2mux_pool::relay(&mut near, &mut s))

@@ -59,6 +59,27 @@ pub fn client(addr: &str, certs: &Certs) -> ClientPool {
     ClientPool::new(client_config(addr, certs)).unwrap()
 }
 
+/// Takes one stream on the server and the same stream on the client (the ID passed in
+/// process, as an application would over its control stream).
+pub async fn pair(
+    server: &ServerPool,
+    client: &ClientPool,
+) -> (h2mux_pool::PoolStream, h2mux_pool::PoolStream) {
+    let (id, s) = server.incoming_get(Duration::from_secs(10)).await.unwrap();
+    let c = client
+        .outgoing_get(id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    (s, c)
+}
+
+pub async fn setup(server_capacity: usize) -> (ServerPool, ClientPool, Certs) {
+    let certs = certs();
+    let server = server(server_capacity, &certs).await;
+    let client = client(&server.local_addr().unwrap().to_string(), &certs);
+    (server, client, certs)
+}
+
 /// Waits (polling every 5 ms) until `cond` holds; panics with `what` after `limit`.
 pub async fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
