@@ -108,6 +108,15 @@ impl Workload {
         }
     }
 
+    /// Whether `--tls` adds a `<workload>-tls` twin run over TLS. Not for the connection
+    /// setup rows (one of each kind already), the pool rows (TLS 1.3 by protocol: their
+    /// twin would run the same again), the RPC rows (h2c only: a twin would be cleartext
+    /// labelled TLS) or the memory rows (cleartext).
+    pub fn has_tls_twin(self) -> bool {
+        use Workload::*;
+        matches!(self, Bulk1 | Bulk100 | Rps1Conn | Rps4Conn)
+    }
+
     /// Parses a JSON name.
     pub fn from_name(s: &str) -> Option<Workload> {
         Workload::all().into_iter().find(|w| w.name() == s)
@@ -492,7 +501,17 @@ pub fn us_since(t: Instant) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::ramp_seconds;
+    use super::{ramp_seconds, Workload};
+
+    #[test]
+    fn only_workloads_that_change_over_tls_get_a_tls_twin() {
+        let twins: Vec<_> = Workload::all()
+            .into_iter()
+            .filter(|w| w.has_tls_twin())
+            .map(|w| w.name())
+            .collect();
+        assert_eq!(twins, ["bulk-1", "bulk-100", "rps-1conn", "rps-4conn"]);
+    }
 
     /// Cumulative bytes sampled every 50 ms for a rate that is `rate(t)` bytes/s.
     fn samples(secs: f64, rate: impl Fn(f64) -> f64) -> Vec<(f64, u64)> {

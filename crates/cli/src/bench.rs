@@ -33,7 +33,8 @@ pub struct Args {
     /// Run only these contenders (comma-separated, e.g. `raw-tcp,h2mux`).
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     contenders: Vec<String>,
-    /// Also run every workload with the HTTP contenders over TLS (rows `<workload>-tls`).
+    /// Also run the bulk and rps workloads with the HTTP contenders over TLS (rows
+    /// `<workload>-tls`; the pool rows are TLS already, the RPC and memory rows cleartext).
     #[arg(long)]
     tls: bool,
     /// Write the results as JSON to FILE.
@@ -230,7 +231,7 @@ fn run_pairs(
             run_row(w, c, cfg)
         };
         rows.push(row);
-        if tls && !split && !matches!(w, Workload::ConnectH2c | Workload::ConnectTls) {
+        if tls && !split && w.has_tls_twin() {
             // The same workload with every HTTP contender over TLS: `<workload>-tls`.
             let tls_cfg = Config {
                 tls: true,

@@ -22,6 +22,9 @@ pub fn run(w: Workload, c: Contender, cfg: &Config) -> io::Result<Outcome> {
     match (w, c) {
         // RPC rows: tonic and h2mux's RPC layer.
         (RpcPerWorker | RpcShared1 | RpcShared2 | RpcShared4, Tonic) => tonic_rpc::run(w, cfg),
+        (RpcPerWorker | RpcShared1 | RpcShared2 | RpcShared4, _) if cfg.tls => {
+            Ok(Outcome::NotApplicable("the RPC rows run over h2c"))
+        }
         (RpcPerWorker | RpcShared1 | RpcShared2 | RpcShared4, H2mux) => h2mux_rpc::run(w, cfg),
         (RpcPerWorker | RpcShared1 | RpcShared2 | RpcShared4, _) => {
             Ok(Outcome::NotApplicable("RPC rows compare tonic and h2mux"))
