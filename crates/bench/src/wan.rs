@@ -13,6 +13,11 @@
 //!   packets between them, holding each packet for RTT/2 and dropping L% at random. Its MTU is
 //!   65 000 so the per-packet cost stays low; it is slower than netem at very high rates, and
 //!   it runs in the same process, so it shares the CPU with the contenders (equally for all).
+//!   Packets carry a virtio_net_hdr (`IFF_VNET_HDR`) whose `hdr_len` makes the receiving
+//!   kernel build them as page-fragment skbs, as a NIC's GRO or a veth does ([`set_vnet_header`]):
+//!   written plainly, each packet became one linear allocation that TCP cannot coalesce in
+//!   the receive queue, and with two half-window segments per RTT the receiver's buffer
+//!   autotuning (Linux 6.18) then stalled at the initial 84 KB window for 0.2–3 s at random.
 //!
 //! Both namespaces get TCP buffer limits of 64 MiB (`net.ipv4.tcp_rmem`/`tcp_wmem`) so that
 //! raw TCP — the yardstick — is limited by the link, not by the default 4 MiB send buffer;
@@ -501,10 +506,12 @@ fn open_tun_in(ns: &str) -> Result<File, LinkError> {
         const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
         const IFF_TUN: libc::c_short = 0x0001;
         const IFF_NO_PI: libc::c_short = 0x1000;
+        // Every packet read or written is preceded by a virtio_net_hdr (see set_vnet_header).
+        const IFF_VNET_HDR: libc::c_short = 0x4000;
         // struct ifreq: 16-byte name, then the flags (a short) at offset 16; 40 bytes in all.
         let mut ifreq = [0u8; 40];
         ifreq[..TUN_NAME.len()].copy_from_slice(TUN_NAME.as_bytes());
-        ifreq[16..18].copy_from_slice(&(IFF_TUN | IFF_NO_PI).to_ne_bytes());
+        ifreq[16..18].copy_from_slice(&(IFF_TUN | IFF_NO_PI | IFF_VNET_HDR).to_ne_bytes());
         // SAFETY: `ifreq` is a writable 40-byte buffer laid out as the kernel's struct ifreq
         // and outlives the call; the descriptor is open.
         let rc = unsafe { libc::ioctl(file.as_raw_fd(), TUNSETIFF as _, ifreq.as_mut_ptr()) };
@@ -568,7 +575,9 @@ fn delay_line(
             let dropped = loss > 0.0 && (rng as f64 / u64::MAX as f64) < loss;
             if !dropped && queued_bytes + n <= TUN_QUEUE_LIMIT {
                 queued_bytes += n;
-                queue.push_back((Instant::now() + delay, buf[..n].to_vec()));
+                let mut pkt = buf[..n].to_vec();
+                set_vnet_header(&mut pkt);
+                queue.push_back((Instant::now() + delay, pkt));
             }
             let mut more = libc::pollfd {
                 fd: from.as_raw_fd(),
@@ -583,9 +592,93 @@ fn delay_line(
     }
 }
 
+/// Size of the `virtio_net_hdr` that precedes every packet on an `IFF_VNET_HDR` TUN device
+/// (`TUNSETVNETHDRSZ` is left at its default).
+const VNET_HDR: usize = 10;
+
+/// Rewrites the virtio_net_hdr in front of an IP packet (`pkt` = header + packet, as read from
+/// the other TUN device) for writing: no offload flags, and `hdr_len` = the packet's IPv4 + TCP
+/// header length. The kernel then builds the received skb as a linear head of just the headers
+/// plus page fragments — as a NIC's GRO or a veth deliver it — instead of one linear
+/// allocation of the whole packet (what `hdr_len` 0, or no vnet header at all, gives). Only
+/// fragment skbs can be coalesced in the receiving socket's queue, and without that a 64 KB MTU
+/// link starves Linux's receive-buffer autotuning (see `BENCHMARKS.md`, "the TUN link's
+/// uncoalescable skbs"). Anything shorter than the vnet header is left alone; a packet that is
+/// not IPv4 gets `hdr_len` 0 (the old behaviour).
+fn set_vnet_header(pkt: &mut [u8]) {
+    if pkt.len() < VNET_HDR {
+        return;
+    }
+    let (hdr, ip) = pkt.split_at_mut(VNET_HDR);
+    let len = ip_tcp_header_len(ip);
+    hdr.fill(0);
+    hdr[2..4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Length of the IPv4 header and, for TCP, the TCP header after it (never more than `ip`).
+fn ip_tcp_header_len(ip: &[u8]) -> u16 {
+    if ip.len() < 20 || ip[0] >> 4 != 4 {
+        return 0;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let mut len = ihl;
+    if ip[9] == 6 && ip.len() >= ihl + 13 {
+        len += usize::from(ip[ihl + 12] >> 4) * 4;
+    }
+    len.min(ip.len()) as u16
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An IPv4 packet: 20-byte IP header, then a TCP header of `doff` words, then `payload`.
+    fn tcp_packet(doff: u8, payload: usize) -> Vec<u8> {
+        let mut p = vec![0u8; 20 + usize::from(doff) * 4 + payload];
+        p[0] = 0x45;
+        p[9] = 6;
+        p[20 + 12] = doff << 4;
+        p
+    }
+
+    #[test]
+    fn vnet_header_asks_for_a_linear_head_of_just_the_headers() {
+        // A TCP segment with timestamps (doff 8 = 32-byte TCP header), after a vnet header
+        // the kernel filled in on the other device.
+        let mut pkt = vec![0xffu8; VNET_HDR];
+        pkt.extend(tcp_packet(8, 41_984));
+        set_vnet_header(&mut pkt);
+        assert_eq!(&pkt[..VNET_HDR], &[0, 0, 52, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(pkt[VNET_HDR], 0x45, "the packet itself is untouched");
+
+        // Not TCP: just the IP header. Not IPv4: 0, as without a vnet header.
+        let mut udp = vec![0u8; VNET_HDR];
+        udp.extend(tcp_packet(5, 100));
+        udp[VNET_HDR + 9] = 17;
+        set_vnet_header(&mut udp);
+        assert_eq!(u16::from_le_bytes([udp[2], udp[3]]), 20);
+        let mut v6 = vec![0u8; VNET_HDR + 60];
+        v6[VNET_HDR] = 0x60;
+        set_vnet_header(&mut v6);
+        assert_eq!(u16::from_le_bytes([v6[2], v6[3]]), 0);
+    }
+
+    #[test]
+    fn vnet_header_never_claims_more_than_the_packet() {
+        // Truncated and malformed packets: no panic, hdr_len within the packet.
+        for len in 0..80 {
+            let mut ip = tcp_packet(15, 0);
+            ip[0] = 0x4f; // IHL 15: a 60-byte IP header
+            ip.resize(len, 0xff);
+            let mut pkt = vec![0u8; VNET_HDR];
+            pkt.extend(&ip);
+            set_vnet_header(&mut pkt);
+            assert!(usize::from(u16::from_le_bytes([pkt[2], pkt[3]])) <= len);
+        }
+        let mut short = vec![7u8; VNET_HDR - 1];
+        set_vnet_header(&mut short);
+        assert_eq!(short, vec![7u8; VNET_HDR - 1]);
+    }
 
     #[test]
     fn link_spec_parses_rtt_and_optional_loss() {
