@@ -41,15 +41,18 @@ where
     let mut up = Up::default();
     let mut down = Down::default();
     std::future::poll_fn(|cx| {
-        let up_done = match up.poll(cx, outside, stream) {
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            p => p.is_ready(),
-        };
-        let down_done = match down.poll(cx, outside, stream) {
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            p => p.is_ready(),
-        };
-        if up_done && down_done {
+        // A finished direction is not polled again.
+        if !up.done {
+            if let Poll::Ready(Err(e)) = up.poll(cx, outside, stream) {
+                return Poll::Ready(Err(e));
+            }
+        }
+        if !down.done {
+            if let Poll::Ready(Err(e)) = down.poll(cx, outside, stream) {
+                return Poll::Ready(Err(e));
+            }
+        }
+        if up.done && down.done {
             Poll::Ready(Ok((up.moved, down.moved)))
         } else {
             Poll::Pending
@@ -65,6 +68,7 @@ struct Up {
     /// Read from the socket, waiting for room in the stream.
     pending: Option<Bytes>,
     eof: bool,
+    /// Ended (the other side was shut down): Ready, and not polled again.
     done: bool,
     moved: u64,
 }
@@ -80,9 +84,6 @@ impl Up {
         T: AsyncRead + Unpin + ?Sized,
     {
         loop {
-            if self.done {
-                return Poll::Ready(Ok(()));
-            }
             if let Some(chunk) = self.pending.take() {
                 if let Poll::Ready(r) = stream.poll_writable(cx) {
                     r?;
@@ -96,7 +97,7 @@ impl Up {
             if self.eof {
                 ready!(Pin::new(&mut *stream).poll_shutdown(cx))?;
                 self.done = true;
-                continue;
+                return Poll::Ready(Ok(()));
             }
             if self.buf.capacity() - self.buf.len() < MIN_READ_ROOM {
                 // Reclaims the buffer in place once the connection has written (dropped)
@@ -119,6 +120,7 @@ struct Down {
     chunk: Bytes,
     unflushed: bool,
     eof: bool,
+    /// Ended (the other side was shut down): Ready, and not polled again.
     done: bool,
     moved: u64,
 }
@@ -134,9 +136,6 @@ impl Down {
         T: AsyncWrite + Unpin + ?Sized,
     {
         loop {
-            if self.done {
-                return Poll::Ready(Ok(()));
-            }
             if !self.chunk.is_empty() {
                 let n = ready!(Pin::new(&mut *outside).poll_write(cx, &self.chunk))?;
                 if n == 0 {
@@ -157,7 +156,7 @@ impl Down {
             if self.eof {
                 ready!(Pin::new(&mut *outside).poll_shutdown(cx))?;
                 self.done = true;
-                continue;
+                return Poll::Ready(Ok(()));
             }
             match stream.poll_read_chunk(cx)? {
                 Poll::Ready(Some(c)) => self.chunk = c,

@@ -276,8 +276,8 @@ impl PoolStream {
         let mut data = Some(data);
         std::future::poll_fn(|cx| {
             std::task::ready!(self.poll_writable(cx))?;
-            if let Some(d) = data.take().filter(|d| !d.is_empty()) {
-                self.start_send(d, false);
+            if let Some(d) = data.take() {
+                self.queue_chunk(d);
             }
             Poll::Ready(Ok(()))
         })
